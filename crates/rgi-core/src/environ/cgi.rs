@@ -1,0 +1,319 @@
+//! Gateway variables as CGI variables, and back (CGI-*).
+//!
+//! FastCGI carries a request as CGI variables, and a WSGI environ is CGI
+//! variables plus `wsgi.*` keys, so this mapping is what lets nginx, Apache,
+//! rgi's own front and an rgi daemon hand requests to each other.
+//!
+//! | CGI variable | from |
+//! |---|---|
+//! | `GATEWAY_INTERFACE` | always `CGI/1.1` |
+//! | `REQUEST_METHOD` | the method |
+//! | `REQUEST_URI` | the request target's path and query, as received |
+//! | `SCRIPT_NAME`, `PATH_INFO` | [`Environ::script_name`], [`Environ::path_info`] (decoded) |
+//! | `QUERY_STRING` | [`Environ::query_string`] |
+//! | `CONTENT_TYPE`, `CONTENT_LENGTH` | those headers, when present (never as `HTTP_*`) |
+//! | `SERVER_NAME`, `SERVER_PORT` | [`Environ::server_name`], [`Environ::server_port`] |
+//! | `SERVER_PROTOCOL` | the version: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2.0` |
+//! | `REMOTE_ADDR`, `REMOTE_PORT` | [`Environ::remote_addr`], when known |
+//! | `REQUEST_SCHEME`, `HTTPS` | the scheme; `HTTPS=on` for https |
+//! | `HTTP_<NAME>` | each other header: upper-cased, `-` as `_` |
+//! | anything else | [`Environ::vars`], unchanged |
+//!
+//! Going back ([`Environ::from_cgi`]), `REQUEST_URI` is authoritative for
+//! the path when present: PATH_INFO is derived from it and SCRIPT_NAME,
+//! so the decoding rules are rgi's whatever the front did (CGI-3).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Uri, Version};
+
+use super::{Deployment, Environ, RequestError, Scheme};
+use crate::headers::sanitize_request_headers;
+use crate::path::{self, RequestTarget};
+
+/// `SERVER_PROTOCOL` for a version.
+pub fn protocol_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn parse_protocol(value: &[u8]) -> Option<Version> {
+    Some(match value {
+        b"HTTP/0.9" => Version::HTTP_09,
+        b"HTTP/1.0" => Version::HTTP_10,
+        b"HTTP/1.1" => Version::HTTP_11,
+        b"HTTP/2.0" | b"HTTP/2" => Version::HTTP_2,
+        b"HTTP/3.0" | b"HTTP/3" => Version::HTTP_3,
+        _ => return None,
+    })
+}
+
+/// The CGI name of a header (`x-forwarded-for` → `HTTP_X_FORWARDED_FOR`),
+/// written into `out`. `Content-Type` and `Content-Length` have their own
+/// names (CGI-2).
+pub fn header_to_var(name: &HeaderName, out: &mut String) {
+    out.clear();
+    if name == header::CONTENT_TYPE {
+        out.push_str("CONTENT_TYPE");
+    } else if name == header::CONTENT_LENGTH {
+        out.push_str("CONTENT_LENGTH");
+    } else {
+        out.push_str("HTTP_");
+        out.extend(name.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }));
+    }
+}
+
+/// The header a CGI variable stands for, if it stands for one.
+pub fn var_to_header(name: &str) -> Option<HeaderName> {
+    match name {
+        "CONTENT_TYPE" => Some(header::CONTENT_TYPE),
+        "CONTENT_LENGTH" => Some(header::CONTENT_LENGTH),
+        _ => {
+            let rest = name.strip_prefix("HTTP_")?;
+            let lower: String = rest.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }).collect();
+            HeaderName::from_bytes(lower.as_bytes()).ok()
+        }
+    }
+}
+
+impl Environ {
+    /// Calls `f` with each CGI variable of a request (CGI-1, CGI-2), in the
+    /// order of the table in [the module docs](self).
+    pub fn for_each_cgi_var(&self, head: &Parts, mut f: impl FnMut(&str, &[u8])) {
+        f("GATEWAY_INTERFACE", b"CGI/1.1");
+        f("REQUEST_METHOD", head.method.as_str().as_bytes());
+        match head.uri.path_and_query() {
+            Some(pq) => f("REQUEST_URI", pq.as_str().as_bytes()),
+            None => f("REQUEST_URI", self.raw_path.as_bytes()),
+        }
+        f("SCRIPT_NAME", self.script_name().as_bytes());
+        f("PATH_INFO", self.path_info().as_bytes());
+        f("QUERY_STRING", self.query.as_bytes());
+        f("SERVER_NAME", self.server_name.as_bytes());
+        f("SERVER_PORT", itoa(self.server_port).as_bytes());
+        f("SERVER_PROTOCOL", protocol_name(head.version).as_bytes());
+        if let Some(remote) = self.remote {
+            f("REMOTE_ADDR", remote.ip().to_string().as_bytes());
+            f("REMOTE_PORT", itoa(remote.port()).as_bytes());
+        }
+        f("REQUEST_SCHEME", self.scheme.as_str().as_bytes());
+        if self.scheme == Scheme::Https {
+            f("HTTPS", b"on");
+        }
+        let mut name_buf = String::with_capacity(32);
+        let mut joined = Vec::new();
+        for name in head.headers.keys() {
+            header_to_var(name, &mut name_buf);
+            let mut values = head.headers.get_all(name).iter();
+            let first = values.next().map_or(&b""[..], HeaderValue::as_bytes);
+            match values.next() {
+                None => f(&name_buf, first),
+                Some(second) => {
+                    // Not sanitised: join here as sanitising would (HDR-3).
+                    let sep: &[u8] = if name == header::COOKIE { b"; " } else { b", " };
+                    joined.clear();
+                    joined.extend_from_slice(first);
+                    for v in std::iter::once(second).chain(values) {
+                        joined.extend_from_slice(sep);
+                        joined.extend_from_slice(v.as_bytes());
+                    }
+                    f(&name_buf, &joined);
+                }
+            }
+        }
+        for (name, value) in &self.vars {
+            f(name, value.as_bytes());
+        }
+    }
+
+    /// The CGI variables of a request as a list (CGI-1).
+    pub fn to_cgi(&self, head: &Parts) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::with_capacity(16 + head.headers.keys_len());
+        self.for_each_cgi_var(head, |n, v| out.push((n.to_string(), v.to_vec())));
+        out
+    }
+
+    /// Rebuilds a request head and its gateway variables from CGI variables,
+    /// as a FastCGI daemon does (CGI-3 to CGI-5).
+    ///
+    /// `REQUEST_METHOD` is required. `REQUEST_URI`, when present, gives the
+    /// path: PATH_INFO is what follows SCRIPT_NAME in it, decoded by rgi's
+    /// rules. Without it, SCRIPT_NAME and PATH_INFO are taken as decoded and
+    /// re-encoded. Headers come from `HTTP_*`, `CONTENT_TYPE` and
+    /// `CONTENT_LENGTH` (empty values mean absent) and are sanitised like an
+    /// HTTP server's (`HTTP_PROXY` never becomes a header). Variables rgi does
+    /// not know are kept in [`Environ::vars`].
+    pub fn from_cgi<I, N, V>(vars: I, deployment: Arc<Deployment>) -> Result<(Parts, Environ), RequestError>
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let mut cgi = Known::default();
+        let mut headers = HeaderMap::new();
+        let mut extra = Vec::new();
+        for (name, value) in vars {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            let name_str = std::str::from_utf8(name).map_err(|_| bad_var(name, "name is not UTF-8"))?;
+            if cgi.take(name_str, value) {
+                continue;
+            }
+            if name_str.starts_with("HTTP_") || name_str == "CONTENT_TYPE" || name_str == "CONTENT_LENGTH" {
+                if value.is_empty() && !name_str.starts_with("HTTP_") {
+                    continue;
+                }
+                let header = var_to_header(name_str).ok_or_else(|| bad_var(name, "not a valid header name"))?;
+                let value = HeaderValue::from_bytes(value).map_err(|_| bad_var(name, "value has forbidden bytes"))?;
+                headers.append(header, value);
+            } else {
+                extra.push((name_str.to_string(), String::from_utf8_lossy(value).into_owned()));
+            }
+        }
+        let method = match &cgi.method {
+            Some(m) => Method::from_bytes(m).map_err(|_| bad_var(b"REQUEST_METHOD", "not a valid method"))?,
+            None => return Err(RequestError::MissingVariable("REQUEST_METHOD")),
+        };
+        let version = match &cgi.protocol {
+            Some(p) => parse_protocol(p).ok_or_else(|| bad_var(b"SERVER_PROTOCOL", "unknown protocol"))?,
+            None => Version::HTTP_11,
+        };
+        let scheme = if cgi.https { Scheme::Https } else { Scheme::Http };
+        let (uri, target, script_end) = cgi.target()?;
+
+        let mut head = http::Request::new(()).into_parts().0;
+        head.method = method;
+        head.uri = uri;
+        head.version = version;
+        head.headers = headers;
+        sanitize_request_headers(&mut head.headers);
+
+        let server_port = match &cgi.server_port {
+            Some(p) if !p.is_empty() => {
+                let text = std::str::from_utf8(p).ok();
+                text.and_then(|t| t.parse().ok()).ok_or_else(|| bad_var(b"SERVER_PORT", "not a port number"))?
+            }
+            _ => scheme.default_port(),
+        };
+        let server_name = match &cgi.server_name {
+            Some(n) if !n.is_empty() => String::from_utf8_lossy(n).into_owned(),
+            _ => head
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| h.parse::<http::uri::Authority>().ok())
+                .map(|a| a.host().to_string())
+                .unwrap_or_default(),
+        };
+        let remote = cgi.remote();
+        let environ =
+            Environ::assemble(target, script_end, remote, server_name, server_port, scheme, extra, deployment);
+        Ok((head, environ))
+    }
+}
+
+/// The CGI variables [`Environ::from_cgi`] interprets.
+#[derive(Default)]
+struct Known {
+    method: Option<Vec<u8>>,
+    protocol: Option<Vec<u8>>,
+    request_uri: Option<Vec<u8>>,
+    script_name: Option<Vec<u8>>,
+    path_info: Option<Vec<u8>>,
+    query: Option<Vec<u8>>,
+    server_name: Option<Vec<u8>>,
+    server_port: Option<Vec<u8>>,
+    remote_addr: Option<Vec<u8>>,
+    remote_port: Option<Vec<u8>>,
+    https: bool,
+}
+
+impl Known {
+    /// Keeps the variable if it is one of ours; `false` otherwise.
+    fn take(&mut self, name: &str, value: &[u8]) -> bool {
+        let slot = match name {
+            "REQUEST_METHOD" => &mut self.method,
+            "SERVER_PROTOCOL" => &mut self.protocol,
+            "REQUEST_URI" => &mut self.request_uri,
+            "SCRIPT_NAME" => &mut self.script_name,
+            "PATH_INFO" => &mut self.path_info,
+            "QUERY_STRING" => &mut self.query,
+            "SERVER_NAME" => &mut self.server_name,
+            "SERVER_PORT" => &mut self.server_port,
+            "REMOTE_ADDR" => &mut self.remote_addr,
+            "REMOTE_PORT" => &mut self.remote_port,
+            "HTTPS" => {
+                self.https |= value.eq_ignore_ascii_case(b"on") || value == b"1";
+                return true;
+            }
+            "REQUEST_SCHEME" => {
+                self.https |= value.eq_ignore_ascii_case(b"https");
+                return true;
+            }
+            "GATEWAY_INTERFACE" => return true,
+            _ => return false,
+        };
+        *slot = Some(value.to_vec());
+        true
+    }
+
+    fn text<'a>(value: &'a Option<Vec<u8>>, name: &str) -> Result<&'a str, RequestError> {
+        let bytes = value.as_deref().unwrap_or_default();
+        std::str::from_utf8(bytes).map_err(|_| bad_var(name.as_bytes(), "not UTF-8"))
+    }
+
+    /// The URI, the parsed target and where SCRIPT_NAME ends in it.
+    fn target(&self) -> Result<(Uri, RequestTarget, usize), RequestError> {
+        let script_name = Self::text(&self.script_name, "SCRIPT_NAME")?;
+        let query = Self::text(&self.query, "QUERY_STRING")?;
+        let (uri, target) = match &self.request_uri {
+            Some(raw) if !raw.is_empty() => {
+                let uri = Uri::try_from(raw.as_slice()).map_err(|_| bad_var(b"REQUEST_URI", "not a request target"))?;
+                let target = if uri.path() == "*" {
+                    RequestTarget::parse("*")?
+                } else {
+                    RequestTarget::from_parts(uri.path(), uri.query().unwrap_or(""))?
+                };
+                (uri, target)
+            }
+            _ => {
+                let path_info = Self::text(&self.path_info, "PATH_INFO")?;
+                let raw = format!("{}{}", path::encode(script_name), path::encode(path_info));
+                let raw = if raw.is_empty() { "/".to_string() } else { raw };
+                let target = RequestTarget::from_parts(&raw, query)?;
+                let pq = if query.is_empty() { raw } else { format!("{raw}?{query}") };
+                let uri = Uri::try_from(pq).map_err(|_| bad_var(b"PATH_INFO", "not a usable path"))?;
+                (uri, target)
+            }
+        };
+        let script_end = if script_name.is_empty() {
+            0
+        } else {
+            target
+                .mount_split(script_name.trim_end_matches('/'))
+                .ok_or_else(|| bad_var(b"SCRIPT_NAME", "is not a prefix of the request path"))?
+        };
+        Ok((uri, target, script_end))
+    }
+
+    fn remote(&self) -> Option<SocketAddr> {
+        let addr: IpAddr = std::str::from_utf8(self.remote_addr.as_deref()?).ok()?.parse().ok()?;
+        let port = self.remote_port.as_deref().and_then(|p| std::str::from_utf8(p).ok()?.parse().ok()).unwrap_or(0);
+        Some(SocketAddr::new(addr, port))
+    }
+}
+
+fn bad_var(name: &[u8], reason: &str) -> RequestError {
+    RequestError::BadVariable { name: String::from_utf8_lossy(name).into_owned(), reason: reason.to_string() }
+}
+
+fn itoa(n: u16) -> String {
+    n.to_string()
+}

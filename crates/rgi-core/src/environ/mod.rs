@@ -1,0 +1,350 @@
+//! The gateway variables: what WSGI calls the environ, typed (ENV-*, PATH-*).
+//!
+//! Every server builds an [`Environ`] for every request by the same rules
+//! (the constructors here *are* those rules), so an application sees the
+//! same values whether it runs embedded, in a daemon behind rgi's front or
+//! behind nginx, or under the development server. [`cgi`] maps them to and
+//! from CGI variables (`REQUEST_METHOD`, `HTTP_*`...).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::header;
+use http::request::Parts;
+
+use crate::headers::sanitize_request_headers;
+use crate::path::{self, PathError, RequestTarget};
+
+pub mod cgi;
+mod deployment;
+
+pub use deployment::{Deployment, Mode};
+
+/// The URL scheme the client used (`wsgi.url_scheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `http`
+    Http,
+    /// `https`
+    Https,
+}
+
+impl Scheme {
+    /// `"http"` or `"https"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// 80 or 443.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
+
+/// What a server knows about the connection a request came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    /// The server's address, `None` on a Unix socket.
+    pub local: Option<SocketAddr>,
+    /// The client's address, `None` on a Unix socket.
+    pub remote: Option<SocketAddr>,
+    /// The scheme the client used.
+    pub scheme: Scheme,
+}
+
+/// Why a server refuses a request before any application sees it: each is
+/// answered with `400 Bad Request` and a message naming the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The target's path is unusable.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// HTTP/1.1 requires `Host` (RFC 9112 section 3.2) (ENV-6).
+    #[error("HTTP/1.1 request without a Host header")]
+    MissingHost,
+    /// More than one `Host` field (ENV-6).
+    #[error("request has more than one Host header")]
+    DuplicateHost,
+    /// `Host` is not `name[:port]` (ENV-6).
+    #[error("Host header {0:?} is not a valid host[:port]")]
+    BadHost(String),
+    /// A CGI variable a front sent is invalid (CGI-5).
+    #[error("invalid CGI variable {name}: {reason}")]
+    BadVariable {
+        /// The variable.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A required CGI variable is missing (CGI-5).
+    #[error("missing CGI variable {0}")]
+    MissingVariable(&'static str),
+}
+
+/// The gateway variables of one request.
+///
+/// Paths come in three forms (see [`crate::path`]): raw (as the client
+/// encoded them, lossless), decoded (SCRIPT_NAME / PATH_INFO, with `%2F`
+/// kept encoded) and [segments](Environ::path_segments) (for routers).
+/// `raw_script_name() + raw_path_info()` is always the normalised request
+/// path (PATH-1).
+#[derive(Clone)]
+pub struct Environ {
+    raw_path: String,
+    script_end: usize,
+    script_name: Option<String>,
+    path_info: Option<String>,
+    query: String,
+    remote: Option<SocketAddr>,
+    server_name: String,
+    server_port: u16,
+    scheme: Scheme,
+    vars: Vec<(String, String)>,
+    deployment: Arc<Deployment>,
+}
+
+impl Environ {
+    /// The rules an HTTP server follows to make the gateway variables of a
+    /// request it parsed (ENV-1 to ENV-8):
+    ///
+    /// * the request headers are sanitised ([`sanitize_request_headers`]);
+    /// * `target` was parsed from the request target and `script_end` is
+    ///   where the mount prefix ends in it ([`RequestTarget::mount_split`]);
+    /// * SERVER_NAME and SERVER_PORT come from the absolute-form target or
+    ///   HTTP/2 `:authority` if any, else from `Host`, else from the local
+    ///   address; a `Host` without a port means the scheme's default port;
+    /// * an HTTP/1.1 request with no `Host`, several, or an invalid one is
+    ///   refused.
+    pub fn from_http(
+        head: &mut Parts,
+        target: RequestTarget,
+        script_end: usize,
+        conn: &Connection,
+        deployment: Arc<Deployment>,
+    ) -> Result<Self, RequestError> {
+        // Host is checked before sanitising would join duplicates.
+        let (server_name, server_port) = server_name_port(head, conn)?;
+        sanitize_request_headers(&mut head.headers);
+        Ok(Self::assemble(
+            target,
+            script_end,
+            conn.remote,
+            server_name,
+            server_port,
+            conn.scheme,
+            Vec::new(),
+            deployment,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "private constructor behind two public ones")]
+    fn assemble(
+        target: RequestTarget,
+        script_end: usize,
+        remote: Option<SocketAddr>,
+        server_name: String,
+        server_port: u16,
+        scheme: Scheme,
+        vars: Vec<(String, String)>,
+        deployment: Arc<Deployment>,
+    ) -> Self {
+        let script_end = script_end.min(target.raw_path().len());
+        let (raw_script, raw_info) = target.raw_path().split_at(script_end);
+        let owned = |c: Cow<'_, str>| match c {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(s) => Some(s),
+        };
+        let script_name = owned(path::decode(raw_script));
+        let path_info = owned(path::decode(raw_info));
+        let query = target.query().to_string();
+        Self {
+            raw_path: target.into_raw_path(),
+            script_end,
+            script_name,
+            path_info,
+            query,
+            remote,
+            server_name,
+            server_port,
+            scheme,
+            vars,
+            deployment,
+        }
+    }
+
+    /// A best-effort environ for a request that did not come through an rgi
+    /// server, such as one an rgi application receives as a tower `Service`
+    /// inside another framework: the root mount, SERVER_NAME from `Host`,
+    /// no remote address. Fails like [`Environ::from_http`] on a bad path
+    /// or `Host`.
+    pub fn derive(head: &mut Parts, deployment: Arc<Deployment>) -> Result<Self, RequestError> {
+        let target = RequestTarget::from_parts(head.uri.path(), head.uri.query().unwrap_or(""))?;
+        let scheme = if head.uri.scheme() == Some(&http::uri::Scheme::HTTPS) { Scheme::Https } else { Scheme::Http };
+        let conn = Connection { local: None, remote: None, scheme };
+        Self::from_http(head, target, 0, &conn, deployment)
+    }
+
+    /// SCRIPT_NAME, decoded: the mount prefix; empty for the root mount,
+    /// never ending in `/` (PATH-4, PATH-5).
+    pub fn script_name(&self) -> &str {
+        self.script_name.as_deref().unwrap_or(&self.raw_path[..self.script_end])
+    }
+
+    /// PATH_INFO, decoded: the rest of the path after SCRIPT_NAME, empty or
+    /// starting with `/` (PATH-4, PATH-5). `%2F` stays `%2F`.
+    pub fn path_info(&self) -> &str {
+        self.path_info.as_deref().unwrap_or(&self.raw_path[self.script_end..])
+    }
+
+    /// SCRIPT_NAME as the client encoded it.
+    pub fn raw_script_name(&self) -> &str {
+        &self.raw_path[..self.script_end]
+    }
+
+    /// PATH_INFO as the client encoded it (after dot-segment removal).
+    pub fn raw_path_info(&self) -> &str {
+        &self.raw_path[self.script_end..]
+    }
+
+    /// The segments of PATH_INFO, each fully decoded (`%2F` included), for
+    /// routers: `/a%2Fb/c` gives `a/b` and `c`; an empty PATH_INFO gives
+    /// none; `/` gives one empty segment.
+    pub fn path_segments(&self) -> impl Iterator<Item = Cow<'_, str>> + '_ {
+        let raw = self.raw_path_info();
+        let rest = raw.strip_prefix('/');
+        rest.into_iter().flat_map(|r| r.split('/')).map(path::decode_segment)
+    }
+
+    /// QUERY_STRING: raw, without `?`; empty when absent (ENV-3).
+    pub fn query_string(&self) -> &str {
+        &self.query
+    }
+
+    /// REMOTE_ADDR and REMOTE_PORT: the client; `None` on a Unix socket
+    /// without a front to tell (ENV-4).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// SERVER_NAME (ENV-5).
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+
+    /// SERVER_PORT (ENV-5).
+    pub fn server_port(&self) -> u16 {
+        self.server_port
+    }
+
+    /// The URL scheme (`wsgi.url_scheme`, `REQUEST_SCHEME`) (ENV-7).
+    pub fn url_scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// Further CGI variables a front server passed (`DOCUMENT_ROOT`,
+    /// `SERVER_SOFTWARE`, ...), kept so none is lost (CGI-4).
+    pub fn vars(&self) -> &[(String, String)] {
+        &self.vars
+    }
+
+    /// One of [`vars`](Self::vars) by name.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// How and where the application runs (ENV-9).
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The shared deployment facts, to reuse in further environs.
+    pub fn deployment_arc(&self) -> &Arc<Deployment> {
+        &self.deployment
+    }
+}
+
+/// SERVER_NAME and SERVER_PORT, and the Host checks (ENV-5, ENV-6).
+fn server_name_port(head: &Parts, conn: &Connection) -> Result<(String, u16), RequestError> {
+    let mut hosts = head.headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(RequestError::DuplicateHost);
+    }
+    let host_authority = match host {
+        Some(value) => {
+            let text =
+                value.to_str().map_err(|_| RequestError::BadHost(String::from_utf8_lossy(value.as_bytes()).into()))?;
+            Some(parse_host(text)?)
+        }
+        None => None,
+    };
+    // RFC 9112 section 3.2.2: an absolute-form target overrides Host. HTTP/2
+    // carries the authority in the URI the same way.
+    if let Some(authority) = head.uri.authority() {
+        let (name, port) = split_authority(authority);
+        return Ok((name.to_string(), port.unwrap_or(conn.scheme.default_port())));
+    }
+    match host_authority {
+        Some((name, port)) => Ok((name, port.unwrap_or(conn.scheme.default_port()))),
+        None if head.version == http::Version::HTTP_11 => Err(RequestError::MissingHost),
+        None => Ok(match conn.local {
+            Some(addr) => (addr.ip().to_string(), addr.port()),
+            None => (String::new(), conn.scheme.default_port()),
+        }),
+    }
+}
+
+fn parse_host(text: &str) -> Result<(String, Option<u16>), RequestError> {
+    let bad = || RequestError::BadHost(text.chars().take(256).collect());
+    if text.is_empty() || text.contains('@') {
+        return Err(bad());
+    }
+    let authority: http::uri::Authority = text.parse().map_err(|_| bad())?;
+    // `Authority` is lenient about what follows the host; RFC 3986 allows
+    // only `:` and digits that fit a port (an empty port means none).
+    let after_host = &authority.as_str()[authority.host().len()..];
+    if let Some(port) = after_host.strip_prefix(':') {
+        if !port.is_empty() && port.parse::<u16>().is_err() {
+            return Err(bad());
+        }
+    } else if !after_host.is_empty() {
+        return Err(bad());
+    }
+    let (name, port) = split_authority(&authority);
+    if name.is_empty() {
+        return Err(bad());
+    }
+    Ok((name.to_string(), port))
+}
+
+fn split_authority(authority: &http::uri::Authority) -> (&str, Option<u16>) {
+    (authority.host(), authority.port_u16())
+}
+
+impl fmt::Debug for Environ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environ")
+            .field("script_name", &self.script_name())
+            .field("path_info", &self.path_info())
+            .field("query_string", &self.query)
+            .field("remote_addr", &self.remote)
+            .field("server_name", &self.server_name)
+            .field("server_port", &self.server_port)
+            .field("url_scheme", &self.scheme)
+            .field("vars", &self.vars)
+            .field("deployment", &self.deployment)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

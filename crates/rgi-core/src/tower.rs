@@ -1,0 +1,174 @@
+//! tower interop (feature `tower`): any `tower::Service` serving
+//! `http::Request`s is an [`Application`], and any [`Application`] is a
+//! `tower::Service` (APP-8, APP-9). An axum `Router` runs under rgi as it is.
+//!
+//! ```
+//! use rgi_core::tower::{from_service, into_service};
+//!
+//! let router = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
+//! let app = from_service(router); // an rgi Application
+//! let svc = into_service(std::sync::Arc::new(app)); // and back to a tower Service
+//! ```
+
+use std::convert::Infallible;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{StatusCode, Uri};
+use tower_service::Service;
+
+use crate::application::Application;
+use crate::body::{into_error, Body};
+use crate::environ::{Deployment, Environ, Mode};
+use crate::error::{BoxError, Error};
+use crate::guard::call_guarded;
+use crate::request::{Request, Response};
+use crate::settings::Settings;
+
+/// The request target as the server received it, when [`ServiceApp`]
+/// rewrote the URI to be relative to the mount (like axum's `OriginalUri`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalUri(pub Uri);
+
+/// Makes a tower `Service` an [`Application`].
+pub fn from_service<S>(service: S) -> ServiceApp<S> {
+    ServiceApp { service }
+}
+
+/// A tower `Service` serving as an [`Application`]; see [`from_service`].
+///
+/// Each call clones the service (as axum does per connection), waits for
+/// it to be ready and calls it with an `http::Request` whose extensions
+/// hold the [`Environ`]. When the application is mounted under a prefix,
+/// the URI the service sees is the raw PATH_INFO plus query, so routers
+/// written for `/` work under any mount (SCRIPT_NAME is stripped, as WSGI
+/// frameworks do); [`OriginalUri`] keeps the received one.
+#[derive(Debug, Clone)]
+pub struct ServiceApp<S> {
+    service: S,
+}
+
+#[async_trait]
+impl<S, B> Application for ServiceApp<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    async fn call(&self, request: Request) -> Result<Response, Error> {
+        let mut service = self.service.clone();
+        poll_fn(|cx| service.poll_ready(cx)).await.map_err(into_error)?;
+        let mounted = !request.environ().script_name().is_empty();
+        let mut request = request.into_http();
+        if mounted {
+            relative_to_mount(&mut request);
+        }
+        let response = service.call(request).await.map_err(into_error)?;
+        Ok(response.map(Body::wrap))
+    }
+}
+
+fn relative_to_mount(request: &mut http::Request<Body>) {
+    let Some(environ) = request.extensions().get::<Environ>() else { return };
+    let path = match environ.raw_path_info() {
+        "" => "/",
+        p => p,
+    };
+    let pq = match environ.query_string() {
+        "" => path.to_string(),
+        q => format!("{path}?{q}"),
+    };
+    if let Ok(uri) = Uri::try_from(pq) {
+        let original = std::mem::replace(request.uri_mut(), uri);
+        request.extensions_mut().insert(OriginalUri(original));
+    }
+}
+
+/// Makes an [`Application`] a tower `Service`.
+pub fn into_service<A: Application + ?Sized>(app: Arc<A>) -> AppService<A> {
+    let deployment = Arc::new(Deployment::new(Mode::Embedded, Arc::new(Settings::empty())));
+    AppService { app, deployment }
+}
+
+/// An [`Application`] serving as a tower `Service`; see [`into_service`].
+///
+/// The request's [`Environ`] is taken from its extensions when an rgi
+/// server put it there, and otherwise derived from the request
+/// ([`Environ::derive`]); a request from which none can be derived gets a
+/// `400`. Errors and panics become a `500` as under an rgi server, so the
+/// service's error type is `Infallible` (what axum's `nest_service` wants);
+/// the [`Error`] rides in the response's extensions for logging.
+#[derive(Debug)]
+pub struct AppService<A: ?Sized> {
+    app: Arc<A>,
+    deployment: Arc<Deployment>,
+}
+
+impl<A: ?Sized> AppService<A> {
+    /// Uses `deployment` for environs it has to derive.
+    pub fn with_deployment(mut self, deployment: Arc<Deployment>) -> Self {
+        self.deployment = deployment;
+        self
+    }
+}
+
+impl<A: ?Sized> Clone for AppService<A> {
+    fn clone(&self) -> Self {
+        Self { app: Arc::clone(&self.app), deployment: Arc::clone(&self.deployment) }
+    }
+}
+
+impl<A, B> Service<http::Request<B>> for AppService<A>
+where
+    A: Application + ?Sized,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let (mut head, body) = request.into_parts();
+        let environ = match head.extensions.remove::<Environ>() {
+            Some(environ) => Ok(environ),
+            None => Environ::derive(&mut head, Arc::clone(&self.deployment)),
+        };
+        let app = Arc::clone(&self.app);
+        Box::pin(async move {
+            let environ = match environ {
+                Ok(environ) => environ,
+                Err(err) => return Ok(error_response(StatusCode::BAD_REQUEST, Error::bad_request(err))),
+            };
+            let request = Request::new(http::Request::from_parts(head, Body::wrap(body)), environ);
+            Ok(match call_guarded(&*app, request).await {
+                Ok(response) => response,
+                Err(err) => error_response(err.status(), err),
+            })
+        })
+    }
+}
+
+/// An error carried to whoever logs responses.
+#[derive(Debug, Clone)]
+pub struct AppError(pub Arc<Error>);
+
+fn error_response(status: StatusCode, err: Error) -> http::Response<Body> {
+    let mut response = http::Response::new(Body::from(status.canonical_reason().unwrap_or("Error")));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.extensions_mut().insert(AppError(Arc::new(err)));
+    response
+}

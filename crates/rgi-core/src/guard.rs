@@ -1,6 +1,7 @@
 //! Calling an application so that a panic stays inside its request (ERR-2).
 
 use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
@@ -12,10 +13,19 @@ use crate::request::{Request, Response};
 /// Calls `app`, turning a panic into [`Error::is_panic`]: what every server
 /// does so that a panicking request ends in a `500` and nothing else is
 /// lost (ERR-2).
-pub async fn call_guarded<A: Application + ?Sized>(app: &A, request: Request) -> Result<Response, Error> {
-    match AssertUnwindSafe(app.call(request)).catch_unwind().await {
-        Ok(result) => result,
-        Err(payload) => Err(Error::panic(panic_message(&*payload))),
+///
+/// The request moves into the application's future before this returns,
+/// so a server awaiting the result holds one pointer, not the request.
+pub fn call_guarded<'a, A: Application + ?Sized>(
+    app: &'a A,
+    request: Request,
+) -> impl Future<Output = Result<Response, Error>> + Send + 'a {
+    let call = AssertUnwindSafe(app.call(request)).catch_unwind();
+    async move {
+        match call.await {
+            Ok(result) => result,
+            Err(payload) => Err(Error::panic(panic_message(&*payload))),
+        }
     }
 }
 

@@ -56,11 +56,31 @@ pub struct PrefixError {
 
 /// The path and query of a request, normalised and ready to be split at a
 /// mount prefix.
+///
+/// Made from a request's URI it shares the URI's bytes (no copy) unless
+/// dot segments had to be removed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RequestTarget {
-    raw_path: String,
-    query: String,
+    text: Text,
+    path_end: usize,
+    query_start: usize,
     asterisk: bool,
+}
+
+/// Where the target's text lives.
+#[derive(Clone, PartialEq, Eq)]
+enum Text {
+    Uri(http::uri::PathAndQuery),
+    Owned(String),
+}
+
+impl Text {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Uri(pq) => pq.as_str(),
+            Text::Owned(s) => s,
+        }
+    }
 }
 
 impl RequestTarget {
@@ -78,35 +98,53 @@ impl RequestTarget {
         Self::from_parts(path, query)
     }
 
+    /// The target of a request as an HTTP server parsed it: its path and
+    /// query, whatever the form (origin, absolute, HTTP/2).
+    pub fn from_uri(uri: &http::Uri) -> Result<Self, PathError> {
+        let Some(pq) = uri.path_and_query() else { return Self::from_parts(uri.path(), "") };
+        let path = pq.path();
+        let query = pq.query().unwrap_or("");
+        if path == "*" || !path.starts_with('/') || scan_path(path)? {
+            return Self::from_parts(path, query);
+        }
+        check_query(query)?;
+        let path_end = path.len();
+        let query_start = if pq.query().is_some() { path_end + 1 } else { pq.as_str().len() };
+        Ok(Self { text: Text::Uri(pq.clone()), path_end, query_start, asterisk: false })
+    }
+
     /// Like [`parse`](Self::parse), with path and query already apart (the
     /// query without its `?`).
     pub fn from_parts(path: &str, query: &str) -> Result<Self, PathError> {
-        if let Some(i) = query.bytes().position(|b| !is_uri_byte(b)) {
-            return Err(PathError::BadByte(query.as_bytes()[i]));
-        }
+        check_query(query)?;
         if path == "*" {
-            return Ok(Self { raw_path: "*".into(), query: query.into(), asterisk: true });
+            return Ok(Self::owned("*".to_string(), query, true));
         }
         if !path.starts_with('/') {
             return Err(PathError::NotAbsolute(path.chars().take(64).collect()));
         }
         check_escapes(path)?;
-        Ok(Self { raw_path: remove_dot_segments(path), query: query.into(), asterisk: false })
+        Ok(Self::owned(remove_dot_segments(path), query, false))
+    }
+
+    fn owned(mut path: String, query: &str, asterisk: bool) -> Self {
+        let path_end = path.len();
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(query);
+        }
+        let query_start = if query.is_empty() { path.len() } else { path_end + 1 };
+        Self { text: Text::Owned(path), path_end, query_start, asterisk }
     }
 
     /// The normalised raw path (still percent-encoded).
     pub fn raw_path(&self) -> &str {
-        &self.raw_path
-    }
-
-    /// Takes the normalised raw path out.
-    pub fn into_raw_path(self) -> String {
-        self.raw_path
+        &self.text.as_str()[..self.path_end]
     }
 
     /// The query string, without the `?`; empty when there was none (ENV-3).
     pub fn query(&self) -> &str {
-        &self.query
+        &self.text.as_str()[self.query_start..]
     }
 
     /// Whether this is the asterisk form (`OPTIONS * HTTP/1.1`).
@@ -122,34 +160,75 @@ impl RequestTarget {
     /// but not `/apple` and not `/app%2Fx`. The empty prefix (root mount)
     /// matches everything at 0.
     pub fn mount_split(&self, prefix: &str) -> Option<usize> {
-        if prefix.is_empty() {
-            return Some(0);
-        }
-        if self.asterisk {
+        if self.asterisk && !prefix.is_empty() {
             return None;
         }
-        let raw = self.raw_path.as_bytes();
-        let mut at = 0;
-        for want in prefix.split('/').skip(1) {
-            // `at` points at a '/' in raw.
-            if raw.get(at) != Some(&b'/') {
-                return None;
-            }
-            let start = at + 1;
-            let end = raw[start..].iter().position(|&b| b == b'/').map_or(raw.len(), |i| start + i);
-            if decode_bytes(&raw[start..end]).as_ref() != want.as_bytes() {
-                return None;
-            }
-            at = end;
-        }
-        Some(at)
+        prefix_split(self.raw_path(), prefix)
     }
+}
+
+fn check_query(query: &str) -> Result<(), PathError> {
+    match query.as_bytes().iter().copied().find(|&b| !is_uri_byte(b)) {
+        Some(b) => Err(PathError::BadByte(b)),
+        None => Ok(()),
+    }
+}
+
+/// Whether a path may hold a dot segment, escaped or not.
+fn needs_dot_removal(path: &str) -> bool {
+    path.as_bytes().windows(2).any(|w| w[0] == b'/' && (w[1] == b'.' || w[1] == b'%'))
+}
+
+/// Checks the path's bytes and escapes (PATH-3) and says whether it may
+/// hold a dot segment, in one pass: this runs for every request.
+fn scan_path(path: &str) -> Result<bool, PathError> {
+    let bytes = path.as_bytes();
+    let mut dots = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            if escape_at(bytes, i).is_none() {
+                return Err(PathError::BadEscape(i));
+            }
+        } else if !is_uri_byte(b) {
+            return Err(PathError::BadByte(b));
+        } else if b == b'/' {
+            dots |= matches!(bytes.get(i + 1), Some(b'.' | b'%'));
+        }
+        i += 1;
+    }
+    Ok(dots)
 }
 
 impl fmt::Debug for RequestTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestTarget").field("raw_path", &self.raw_path).field("query", &self.query).finish()
+        f.debug_struct("RequestTarget").field("raw_path", &self.raw_path()).field("query", &self.query()).finish()
     }
+}
+
+/// Where `prefix` (decoded, `/`-separated) ends in the raw path `raw`,
+/// matching whole segments, each raw segment decoded before comparison
+/// (see [`RequestTarget::mount_split`]).
+pub fn prefix_split(raw: &str, prefix: &str) -> Option<usize> {
+    if prefix.is_empty() {
+        return Some(0);
+    }
+    let raw = raw.as_bytes();
+    let mut at = 0;
+    for want in prefix.split('/').skip(1) {
+        // `at` points at a '/' in raw.
+        if raw.get(at) != Some(&b'/') {
+            return None;
+        }
+        let start = at + 1;
+        let end = raw[start..].iter().position(|&b| b == b'/').map_or(raw.len(), |i| start + i);
+        if decode_bytes(&raw[start..end]).as_ref() != want.as_bytes() {
+            return None;
+        }
+        at = end;
+    }
+    Some(at)
 }
 
 /// Checks a mount prefix: empty (the root), or `/`-separated segments with
@@ -258,7 +337,7 @@ fn check_escapes(path: &str) -> Result<(), PathError> {
 /// RFC 3986 5.2.4, treating escaped dots as dots (they are equivalent by
 /// RFC 3986 6.2.2.2, and a front that decodes first would see them so).
 fn remove_dot_segments(path: &str) -> String {
-    if !path.contains('.') && !path.contains("%2") {
+    if !needs_dot_removal(path) {
         return path.to_string();
     }
     let segments: Vec<&str> = path[1..].split('/').collect();

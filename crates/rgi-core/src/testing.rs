@@ -141,12 +141,7 @@ impl RequestBuilder {
         {
             head.headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
         }
-        let target = if head.uri.path() == "*" {
-            RequestTarget::parse("*")
-        } else {
-            RequestTarget::from_parts(head.uri.path(), head.uri.query().unwrap_or(""))
-        }
-        .map_err(Error::bad_request)?;
+        let target = RequestTarget::from_uri(&head.uri).map_err(Error::bad_request)?;
         let split = target
             .mount_split(&self.mount)
             .ok_or_else(|| Error::bad_request(format!("path is not under the mount prefix {:?}", self.mount)))?;

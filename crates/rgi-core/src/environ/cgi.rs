@@ -30,7 +30,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Uri, Version};
 
-use super::{Deployment, Environ, RequestError, Scheme};
+use super::{Deployment, Environ, RequestError, Scheme, ServerName};
 use crate::headers::sanitize_request_headers;
 use crate::path::{self, RequestTarget};
 
@@ -92,12 +92,12 @@ impl Environ {
         f("REQUEST_METHOD", head.method.as_str().as_bytes());
         match head.uri.path_and_query() {
             Some(pq) => f("REQUEST_URI", pq.as_str().as_bytes()),
-            None => f("REQUEST_URI", self.raw_path.as_bytes()),
+            None => f("REQUEST_URI", self.target.raw_path().as_bytes()),
         }
         f("SCRIPT_NAME", self.script_name().as_bytes());
         f("PATH_INFO", self.path_info().as_bytes());
-        f("QUERY_STRING", self.query.as_bytes());
-        f("SERVER_NAME", self.server_name.as_bytes());
+        f("QUERY_STRING", self.query_string().as_bytes());
+        f("SERVER_NAME", self.server_name().as_bytes());
         f("SERVER_PORT", itoa(self.server_port).as_bytes());
         f("SERVER_PROTOCOL", protocol_name(head.version).as_bytes());
         if let Some(remote) = self.remote {
@@ -203,14 +203,13 @@ impl Environ {
             _ => scheme.default_port(),
         };
         let server_name = match &cgi.server_name {
-            Some(n) if !n.is_empty() => String::from_utf8_lossy(n).into_owned(),
+            Some(n) if !n.is_empty() => ServerName::Owned(String::from_utf8_lossy(n).into_owned()),
             _ => head
                 .headers
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .and_then(|h| h.parse::<http::uri::Authority>().ok())
-                .map(|a| a.host().to_string())
-                .unwrap_or_default(),
+                .map_or_else(|| ServerName::Owned(String::new()), ServerName::Authority),
         };
         let remote = cgi.remote();
         let environ =
@@ -276,11 +275,7 @@ impl Known {
         let (uri, target) = match &self.request_uri {
             Some(raw) if !raw.is_empty() => {
                 let uri = Uri::try_from(raw.as_slice()).map_err(|_| bad_var(b"REQUEST_URI", "not a request target"))?;
-                let target = if uri.path() == "*" {
-                    RequestTarget::parse("*")?
-                } else {
-                    RequestTarget::from_parts(uri.path(), uri.query().unwrap_or(""))?
-                };
+                let target = RequestTarget::from_uri(&uri)?;
                 (uri, target)
             }
             _ => {

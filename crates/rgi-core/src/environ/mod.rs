@@ -11,10 +11,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::header;
+use http::header::{self, HeaderValue};
 use http::request::Parts;
 
-use crate::headers::sanitize_request_headers;
+use crate::headers::{needs_sanitizing, sanitize_request_headers};
 use crate::path::{self, PathError, RequestTarget};
 
 pub mod cgi;
@@ -99,17 +99,37 @@ pub enum RequestError {
 /// path (PATH-1).
 #[derive(Clone)]
 pub struct Environ {
-    raw_path: String,
+    target: RequestTarget,
     script_end: usize,
-    script_name: Option<String>,
-    path_info: Option<String>,
-    query: String,
+    /// The decoded forms, when they differ from the raw ones.
+    decoded: Option<Box<(String, String)>>,
     remote: Option<SocketAddr>,
-    server_name: String,
+    server_name: ServerName,
     server_port: u16,
     scheme: Scheme,
     vars: Vec<(String, String)>,
     deployment: Arc<Deployment>,
+}
+
+/// SERVER_NAME, kept where it was found rather than copied.
+#[derive(Clone)]
+pub(crate) enum ServerName {
+    /// The first `len` bytes of a `Host` value (checked to be ASCII).
+    Host(HeaderValue, usize),
+    /// The authority of an absolute-form target.
+    Authority(http::uri::Authority),
+    /// Anything else.
+    Owned(String),
+}
+
+impl ServerName {
+    fn as_str(&self) -> &str {
+        match self {
+            ServerName::Host(value, len) => value.to_str().map_or("", |s| &s[..*len]),
+            ServerName::Authority(authority) => authority.host(),
+            ServerName::Owned(s) => s,
+        }
+    }
 }
 
 impl Environ {
@@ -131,9 +151,26 @@ impl Environ {
         conn: &Connection,
         deployment: Arc<Deployment>,
     ) -> Result<Self, RequestError> {
-        // Host is checked before sanitising would join duplicates.
-        let (server_name, server_port) = server_name_port(head, conn)?;
-        sanitize_request_headers(&mut head.headers);
+        // One pass finds Host and whether sanitising has work to do; Host
+        // is checked before sanitising would join duplicates.
+        let mut host = None;
+        let mut hosts = 0;
+        let mut dirty = head.headers.keys_len() != head.headers.len();
+        for (name, value) in &head.headers {
+            if name == header::HOST {
+                hosts += 1;
+                host = Some(value);
+            } else if !dirty {
+                dirty = needs_sanitizing(name);
+            }
+        }
+        if hosts > 1 {
+            return Err(RequestError::DuplicateHost);
+        }
+        let (server_name, server_port) = server_name_port(head, host, conn)?;
+        if dirty {
+            sanitize_request_headers(&mut head.headers);
+        }
         Ok(Self::assemble(
             target,
             script_end,
@@ -147,38 +184,30 @@ impl Environ {
     }
 
     #[allow(clippy::too_many_arguments, reason = "private constructor behind two public ones")]
-    fn assemble(
+    pub(crate) fn assemble(
         target: RequestTarget,
         script_end: usize,
         remote: Option<SocketAddr>,
-        server_name: String,
+        server_name: ServerName,
         server_port: u16,
         scheme: Scheme,
         vars: Vec<(String, String)>,
         deployment: Arc<Deployment>,
     ) -> Self {
         let script_end = script_end.min(target.raw_path().len());
-        let (raw_script, raw_info) = target.raw_path().split_at(script_end);
-        let owned = |c: Cow<'_, str>| match c {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(s) => Some(s),
-        };
-        let script_name = owned(path::decode(raw_script));
-        let path_info = owned(path::decode(raw_info));
-        let query = target.query().to_string();
-        Self {
-            raw_path: target.into_raw_path(),
-            script_end,
-            script_name,
-            path_info,
-            query,
-            remote,
-            server_name,
-            server_port,
-            scheme,
-            vars,
-            deployment,
-        }
+        let mut environ =
+            Self { target, script_end, decoded: None, remote, server_name, server_port, scheme, vars, deployment };
+        environ.decode();
+        environ
+    }
+
+    /// Fills in the decoded forms when they differ from the raw ones.
+    fn decode(&mut self) {
+        let raw = self.target.raw_path();
+        self.decoded = raw.as_bytes().contains(&b'%').then(|| {
+            let (script, info) = raw.split_at(self.script_end);
+            Box::new((path::decode(script).into_owned(), path::decode(info).into_owned()))
+        });
     }
 
     /// A best-effort environ for a request that did not come through an rgi
@@ -187,32 +216,62 @@ impl Environ {
     /// no remote address. Fails like [`Environ::from_http`] on a bad path
     /// or `Host`.
     pub fn derive(head: &mut Parts, deployment: Arc<Deployment>) -> Result<Self, RequestError> {
-        let target = RequestTarget::from_parts(head.uri.path(), head.uri.query().unwrap_or(""))?;
+        let target = RequestTarget::from_uri(&head.uri)?;
         let scheme = if head.uri.scheme() == Some(&http::uri::Scheme::HTTPS) { Scheme::Https } else { Scheme::Http };
         let conn = Connection { local: None, remote: None, scheme };
         Self::from_http(head, target, 0, &conn, deployment)
     }
 
+    /// Moves `prefix` from the start of PATH_INFO to the end of SCRIPT_NAME,
+    /// as a dispatcher mounting applications below its own mount does
+    /// (WSGI's `shift_path_info`, PATH-4). `prefix` is decoded and matches
+    /// whole segments; returns `false`, changing nothing, when it does not
+    /// match.
+    ///
+    /// ```
+    /// use rgi_core::{Body, Request};
+    ///
+    /// let mut req = Request::builder().uri("/app/api/items").mount("/app").body(Body::empty()).unwrap();
+    /// assert!(req.environ_mut().shift_prefix("/api"));
+    /// assert_eq!(req.environ().script_name(), "/app/api");
+    /// assert_eq!(req.environ().path_info(), "/items");
+    /// ```
+    pub fn shift_prefix(&mut self, prefix: &str) -> bool {
+        let Some(at) = path::prefix_split(self.raw_path_info(), prefix) else { return false };
+        if at == 0 {
+            return true;
+        }
+        self.script_end += at;
+        self.decode();
+        true
+    }
+
     /// SCRIPT_NAME, decoded: the mount prefix; empty for the root mount,
     /// never ending in `/` (PATH-4, PATH-5).
     pub fn script_name(&self) -> &str {
-        self.script_name.as_deref().unwrap_or(&self.raw_path[..self.script_end])
+        match &self.decoded {
+            Some(decoded) => &decoded.0,
+            None => self.raw_script_name(),
+        }
     }
 
     /// PATH_INFO, decoded: the rest of the path after SCRIPT_NAME, empty or
     /// starting with `/` (PATH-4, PATH-5). `%2F` stays `%2F`.
     pub fn path_info(&self) -> &str {
-        self.path_info.as_deref().unwrap_or(&self.raw_path[self.script_end..])
+        match &self.decoded {
+            Some(decoded) => &decoded.1,
+            None => self.raw_path_info(),
+        }
     }
 
     /// SCRIPT_NAME as the client encoded it.
     pub fn raw_script_name(&self) -> &str {
-        &self.raw_path[..self.script_end]
+        &self.target.raw_path()[..self.script_end]
     }
 
     /// PATH_INFO as the client encoded it (after dot-segment removal).
     pub fn raw_path_info(&self) -> &str {
-        &self.raw_path[self.script_end..]
+        &self.target.raw_path()[self.script_end..]
     }
 
     /// The segments of PATH_INFO, each fully decoded (`%2F` included), for
@@ -226,7 +285,7 @@ impl Environ {
 
     /// QUERY_STRING: raw, without `?`; empty when absent (ENV-3).
     pub fn query_string(&self) -> &str {
-        &self.query
+        self.target.query()
     }
 
     /// REMOTE_ADDR and REMOTE_PORT: the client; `None` on a Unix socket
@@ -237,7 +296,7 @@ impl Environ {
 
     /// SERVER_NAME (ENV-5).
     pub fn server_name(&self) -> &str {
-        &self.server_name
+        self.server_name.as_str()
     }
 
     /// SERVER_PORT (ENV-5).
@@ -273,61 +332,100 @@ impl Environ {
 }
 
 /// SERVER_NAME and SERVER_PORT, and the Host checks (ENV-5, ENV-6).
-fn server_name_port(head: &Parts, conn: &Connection) -> Result<(String, u16), RequestError> {
-    let mut hosts = head.headers.get_all(header::HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
-        return Err(RequestError::DuplicateHost);
-    }
-    let host_authority = match host {
+fn server_name_port(
+    head: &Parts,
+    host: Option<&HeaderValue>,
+    conn: &Connection,
+) -> Result<(ServerName, u16), RequestError> {
+    let host = match host {
         Some(value) => {
-            let text =
-                value.to_str().map_err(|_| RequestError::BadHost(String::from_utf8_lossy(value.as_bytes()).into()))?;
-            Some(parse_host(text)?)
+            let bad = || RequestError::BadHost(String::from_utf8_lossy(value.as_bytes()).chars().take(256).collect());
+            let text = value.to_str().map_err(|_| bad())?;
+            let (name_len, port) = parse_host(text)?;
+            Some((ServerName::Host(value.clone(), name_len), port))
         }
         None => None,
     };
     // RFC 9112 section 3.2.2: an absolute-form target overrides Host. HTTP/2
     // carries the authority in the URI the same way.
     if let Some(authority) = head.uri.authority() {
-        let (name, port) = split_authority(authority);
-        return Ok((name.to_string(), port.unwrap_or(conn.scheme.default_port())));
+        let port = authority.port_u16().unwrap_or(conn.scheme.default_port());
+        return Ok((ServerName::Authority(authority.clone()), port));
     }
-    match host_authority {
+    match host {
         Some((name, port)) => Ok((name, port.unwrap_or(conn.scheme.default_port()))),
         None if head.version == http::Version::HTTP_11 => Err(RequestError::MissingHost),
         None => Ok(match conn.local {
-            Some(addr) => (addr.ip().to_string(), addr.port()),
-            None => (String::new(), conn.scheme.default_port()),
+            Some(addr) => (ServerName::Owned(addr.ip().to_string()), addr.port()),
+            None => (ServerName::Owned(String::new()), conn.scheme.default_port()),
         }),
     }
 }
 
-fn parse_host(text: &str) -> Result<(String, Option<u16>), RequestError> {
+/// Splits `Host` into name and port by RFC 3986's `host [ ":" port ]`,
+/// without allocating for the parse: reg-name characters, or an IP literal
+/// in brackets; an empty port means none.
+fn parse_host(text: &str) -> Result<(usize, Option<u16>), RequestError> {
     let bad = || RequestError::BadHost(text.chars().take(256).collect());
-    if text.is_empty() || text.contains('@') {
-        return Err(bad());
-    }
-    let authority: http::uri::Authority = text.parse().map_err(|_| bad())?;
-    // `Authority` is lenient about what follows the host; RFC 3986 allows
-    // only `:` and digits that fit a port (an empty port means none).
-    let after_host = &authority.as_str()[authority.host().len()..];
-    if let Some(port) = after_host.strip_prefix(':') {
-        if !port.is_empty() && port.parse::<u16>().is_err() {
+    let (host, port) = if text.starts_with('[') {
+        let end = text.find(']').ok_or_else(bad)?;
+        let inside = &text[1..end];
+        if inside.is_empty() || !inside.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
             return Err(bad());
         }
-    } else if !after_host.is_empty() {
+        let rest = &text[end + 1..];
+        match rest.strip_prefix(':') {
+            Some(port) => (&text[..=end], Some(port)),
+            None if rest.is_empty() => (&text[..=end], None),
+            None => return Err(bad()),
+        }
+    } else {
+        // One pass: every byte a reg-name byte, up to the last ':'.
+        let mut colon = None;
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            if b == b':' {
+                colon = Some(i);
+            } else if colon.is_none() && !is_reg_name_byte(b) {
+                return Err(bad());
+            }
+        }
+        match colon {
+            Some(i) => (&text[..i], Some(&text[i + 1..])),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() || (!host.starts_with('[') && host.contains(':')) {
         return Err(bad());
     }
-    let (name, port) = split_authority(&authority);
-    if name.is_empty() {
-        return Err(bad());
-    }
-    Ok((name.to_string(), port))
+    let port = match port {
+        None | Some("") => None,
+        Some(p) if p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse().map_err(|_| bad())?),
+        Some(_) => return Err(bad()),
+    };
+    Ok((host.len(), port))
 }
 
-fn split_authority(authority: &http::uri::Authority) -> (&str, Option<u16>) {
-    (authority.host(), authority.port_u16())
+/// RFC 3986 `reg-name`: unreserved, sub-delims and `%` (of pct-encoded).
+fn is_reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b'%'
+        )
 }
 
 impl fmt::Debug for Environ {
@@ -335,9 +433,9 @@ impl fmt::Debug for Environ {
         f.debug_struct("Environ")
             .field("script_name", &self.script_name())
             .field("path_info", &self.path_info())
-            .field("query_string", &self.query)
+            .field("query_string", &self.query_string())
             .field("remote_addr", &self.remote)
-            .field("server_name", &self.server_name)
+            .field("server_name", &self.server_name())
             .field("server_port", &self.server_port)
             .field("url_scheme", &self.scheme)
             .field("vars", &self.vars)

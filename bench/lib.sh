@@ -1,0 +1,97 @@
+# Shared helpers for bench/*.sh (sourced, not run).
+# start_server NAME CMD... PORT   (PORT last; it is passed when the command takes it)
+# measure_rows BASELINE "ROW..."  runs wrk per row and prints the table.
+declare -A BENCH_PID=() BENCH_PORT=() BENCH_RSS=()
+declare -a BENCH_ORDER=()
+RESULTS=$(mktemp -d /tmp/rgi-bench.XXXXXX)
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_server NAME BINARY PORT: BINARY gets PORT as its argument if it is
+# hyper-hello; rgi binaries read RGI_BIND from the environment instead.
+start_server() {
+  local name=$1 bin=$2 port=$3
+  if [[ $name == hyper ]]; then "$bin" "$port" >"$RESULTS/$name.log" 2>&1 &
+  else "$bin" >"$RESULTS/$name.log" 2>&1 &
+  fi
+  BENCH_PID[$name]=$!; BENCH_PORT[$name]=$port; BENCH_ORDER+=("$name")
+  wait_ready "$name" "http://127.0.0.1:$port/"
+}
+
+# start_cmd NAME PORT CMD...: like start_server for an arbitrary command line.
+start_cmd() {
+  local name=$1 port=$2; shift 2
+  "$@" >"$RESULTS/$name.log" 2>&1 &
+  BENCH_PID[$name]=$!; BENCH_PORT[$name]=$port; BENCH_ORDER+=("$name")
+  wait_ready "$name" "http://127.0.0.1:$port/"
+}
+
+wait_ready() {
+  local t
+  for ((t = 0; t < 200; t++)); do
+    if [[ $(curl -s -m 1 "$2" 2>/dev/null) == "Hello, World!" ]]; then return 0; fi
+    kill -0 "${BENCH_PID[$1]}" 2>/dev/null || { echo "$1 exited; log:" >&2; cat "$RESULTS/$1.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "$1 did not answer Hello, World! in 10 s" >&2; exit 1
+}
+
+# Resident memory of a process and all its descendants, in KiB.
+tree_rss() {
+  local total=0 p
+  for p in $(ps -e -o pid=,ppid= | awk -v root="$1" '{k[$2]=k[$2]" "$1} END{q[1]=root;n=1;for(i=1;i<=n;i++){print q[i];m=split(k[q[i]],c," ");for(j=1;j<=m;j++)q[++n]=c[j]}}'); do
+    total=$((total + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+stop_servers() {
+  local name
+  for name in "${BENCH_ORDER[@]}"; do kill "${BENCH_PID[$name]}" 2>/dev/null || true; done
+  for name in "${BENCH_ORDER[@]}"; do wait "${BENCH_PID[$name]}" 2>/dev/null || true; done
+}
+
+run_wrk() { # NAME SECONDS -> writes $RESULTS/NAME.N
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${2}s" --latency "http://127.0.0.1:${BENCH_PORT[$1]}/"
+}
+
+measure_rows() {
+  local baseline=$1 rows=($2) name pass list
+  for name in "${rows[@]}"; do run_wrk "$name" "$WARMUP" >/dev/null; done
+  for ((pass = 1; pass <= PASSES; pass++)); do
+    if ((pass % 2)); then list=("${rows[@]}"); else list=($(printf '%s\n' "${rows[@]}" | tac)); fi
+    for name in "${list[@]}"; do
+      sleep 1
+      run_wrk "$name" "$DURATION" >"$RESULTS/$name.$pass"
+      local rss; rss=$(tree_rss "${BENCH_PID[$name]}")
+      (( rss > ${BENCH_RSS[$name]:-0} )) && BENCH_RSS[$name]=$rss
+      echo "pass $pass $name: $(grep Requests/sec "$RESULTS/$name.$pass")" >&2
+    done
+  done
+  python3 - "$RESULTS" "$baseline" "$PASSES" "${rows[@]}" <<PY
+import re, sys, statistics
+res, base, passes, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+rss = dict(x.split("=") for x in "$(for n in "${rows[@]}"; do printf '%s=%s ' "$n" "${BENCH_RSS[$n]:-0}"; done)".split())
+def unit(v, u):
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[u]
+data = {}
+for r in rows:
+    rps, p50, p99 = [], [], []
+    for p in range(1, passes + 1):
+        t = open(f"{res}/{r}.{p}").read()
+        rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)))
+        m = re.search(r"50%\s+([\d.]+)(us|ms|s)", t); p50.append(unit(*m.groups()))
+        m = re.search(r"99%\s+([\d.]+)(us|ms|s)", t); p99.append(unit(*m.groups()))
+        errs = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", t)
+        if errs: print(f"warning: {r} pass {p}: {errs.group(0)}", file=sys.stderr)
+    data[r] = (statistics.mean(rps), statistics.stdev(rps) if len(rps) > 1 else 0.0, statistics.median(p50), statistics.median(p99))
+b = data[base][0]
+print(f"| server | req/s (mean of {passes}) | ± | ratio vs {base} | p50 ms | p99 ms | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for r in rows:
+    m, sd, p50, p99 = data[r]
+    print(f"| {r} | {m:,.0f} | {sd:,.0f} | {m / b:.3f} | {p50:.3f} | {p99:.3f} | {int(rss.get(r, 0)) / 1024:.1f} |")
+PY
+}

@@ -1,0 +1,245 @@
+//! Where the server listens: TCP (IPv4, IPv6), Unix sockets, and sockets
+//! inherited from a parent (socket activation, the development server).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::conn::ConnState;
+use crate::error::Error;
+
+mod inherit;
+mod sys;
+
+pub use inherit::{from_fd, from_listen_fds};
+
+/// An address to listen on, as written in `RGI_BIND` (DEP-2): `host:port`,
+/// `[ipv6]:port`, or `unix:/path`.
+///
+/// ```
+/// use rgi_embedded::BindAddr;
+///
+/// assert!(matches!("127.0.0.1:8000".parse(), Ok(BindAddr::Tcp(_))));
+/// assert!(matches!("[::1]:8000".parse(), Ok(BindAddr::Tcp(_))));
+/// assert!(matches!("unix:/run/app.sock".parse(), Ok(BindAddr::Unix(_))));
+/// assert!("localhost".parse::<BindAddr>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for BindAddr {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = |reason| Error::BadAddress { addr: s.to_string(), reason };
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(bad("a unix socket needs a path: unix:/path/to.sock"));
+            }
+            return Ok(BindAddr::Unix(PathBuf::from(path)));
+        }
+        s.parse().map(BindAddr::Tcp).map_err(|_| bad("expected host:port, [ipv6]:port or unix:/path"))
+    }
+}
+
+impl fmt::Display for BindAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindAddr::Tcp(addr) => write!(f, "{addr}"),
+            BindAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// A listening socket: TCP or Unix, bound here or inherited.
+#[derive(Debug)]
+pub struct Listener {
+    kind: Kind,
+    /// A Unix socket file this process created, removed at shutdown.
+    owned_path: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+    /// Inherited before a runtime existed; registered with it at `serve`.
+    StdTcp(std::net::TcpListener),
+    StdUnix(std::os::unix::net::UnixListener),
+}
+
+impl Listener {
+    /// Binds `addr`. A Unix socket path that exists as a socket nobody
+    /// listens on (left by a crash) is replaced; any other file there is an
+    /// error.
+    pub async fn bind(addr: &BindAddr) -> Result<Self, Error> {
+        match addr {
+            BindAddr::Tcp(sa) => {
+                let l = TcpListener::bind(sa).await.map_err(|source| Error::Bind { addr: sa.to_string(), source })?;
+                Ok(Self::tcp(l))
+            }
+            BindAddr::Unix(path) => {
+                let bind_err = |source| Error::BindUnix { path: path.clone(), source };
+                sys::remove_stale_socket(path).map_err(bind_err)?;
+                let l = UnixListener::bind(path).map_err(bind_err)?;
+                Ok(Self { kind: Kind::Unix(l), owned_path: Some(path.clone()) })
+            }
+        }
+    }
+
+    /// A TCP listener made elsewhere.
+    pub fn tcp(listener: TcpListener) -> Self {
+        Self { kind: Kind::Tcp(listener), owned_path: None }
+    }
+
+    /// A Unix listener made elsewhere (its file is left in place).
+    pub fn unix(listener: UnixListener) -> Self {
+        Self { kind: Kind::Unix(listener), owned_path: None }
+    }
+
+    pub(crate) fn owned_path(&self) -> Option<PathBuf> {
+        self.owned_path.clone()
+    }
+
+    /// Registers a listener made outside the runtime with it.
+    pub(crate) fn into_registered(self) -> io::Result<Self> {
+        let kind = match self.kind {
+            Kind::StdTcp(l) => Kind::Tcp(TcpListener::from_std(l)?),
+            Kind::StdUnix(l) => Kind::Unix(UnixListener::from_std(l)?),
+            kind => kind,
+        };
+        Ok(Self { kind, owned_path: self.owned_path })
+    }
+
+    pub(crate) fn std_tcp(listener: std::net::TcpListener) -> Self {
+        Self { kind: Kind::StdTcp(listener), owned_path: None }
+    }
+
+    pub(crate) fn std_unix(listener: std::os::unix::net::UnixListener) -> Self {
+        Self { kind: Kind::StdUnix(listener), owned_path: None }
+    }
+
+    /// What this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<BindAddr> {
+        let unix = |addr: std::os::unix::net::SocketAddr| {
+            BindAddr::Unix(addr.as_pathname().map(PathBuf::from).unwrap_or_default())
+        };
+        match &self.kind {
+            Kind::Tcp(l) => l.local_addr().map(BindAddr::Tcp),
+            Kind::StdTcp(l) => l.local_addr().map(BindAddr::Tcp),
+            Kind::Unix(l) => l.local_addr().map(|a| unix(a.into())),
+            Kind::StdUnix(l) => l.local_addr().map(unix),
+        }
+    }
+
+    pub(crate) async fn accept(&self) -> io::Result<(Stream, Option<SocketAddr>, Option<SocketAddr>)> {
+        match &self.kind {
+            Kind::Tcp(l) => {
+                let (stream, peer) = l.accept().await?;
+                // Small responses must not wait for Nagle's algorithm.
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
+                Ok((Stream::Tcp(stream), local, Some(peer)))
+            }
+            Kind::Unix(l) => {
+                let (stream, _) = l.accept().await?;
+                Ok((Stream::Unix(stream), None, None))
+            }
+            Kind::StdTcp(_) | Kind::StdUnix(_) => {
+                Err(io::Error::other("listener used before it was registered with the runtime"))
+            }
+        }
+    }
+}
+
+/// An accepted connection.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// This stream, counting the bytes it reads into `state` for the
+    /// connection's watchdog.
+    pub(crate) fn counting(self, state: Arc<ConnState>) -> CountingStream {
+        CountingStream { inner: self, state }
+    }
+}
+
+/// A stream that counts what it reads (see [`Stream::counting`]).
+#[derive(Debug)]
+pub(crate) struct CountingStream {
+    inner: Stream,
+    state: Arc<ConnState>,
+}
+
+impl AsyncRead for CountingStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = match &mut this.inner {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        };
+        let read = (buf.filled().len() - before) as u64;
+        if read > 0 {
+            this.state.bytes_read.fetch_add(read, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl AsyncWrite for CountingStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.inner {
+            Stream::Tcp(s) => s.is_write_vectored(),
+            Stream::Unix(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

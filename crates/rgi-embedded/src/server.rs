@@ -1,0 +1,252 @@
+//! The server: listeners, mounts, and its life from startup to shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use rgi_core::{Application, Deployment, Mode, Scheme, Settings};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::conn;
+use crate::error::Error;
+use crate::listener::Listener;
+use crate::mounts::Mounts;
+use crate::service::Shared;
+
+/// Builds a [`Server`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), rgi_embedded::Error> {
+/// use rgi_core::{from_fn, Body};
+/// use rgi_embedded::{BindAddr, Listener, Server};
+///
+/// let hello = from_fn(|_| async { Ok(http::Response::new(Body::from("Hello, World!"))) });
+/// let server = Server::builder().mount("/", hello)?.build();
+/// let listener = Listener::bind(&"127.0.0.1:8000".parse::<BindAddr>()?).await?;
+/// server.serve(vec![listener], rgi_embedded::shutdown_signal()).await
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    config: Config,
+    mounts: Mounts,
+    deployment: Option<Arc<Deployment>>,
+}
+
+impl Builder {
+    /// The configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Mounts an application at a prefix; see [`Mounts::add`].
+    pub fn mount(mut self, prefix: &str, app: impl Application) -> Result<Self, Error> {
+        self.mounts.add(prefix, app)?;
+        Ok(self)
+    }
+
+    /// Mounts an already shared application.
+    pub fn mount_arc(mut self, prefix: &str, app: Arc<dyn Application>) -> Result<Self, Error> {
+        self.mounts.add_arc(prefix, app)?;
+        Ok(self)
+    }
+
+    /// Replaces the mount table.
+    pub fn mounts(mut self, mounts: Mounts) -> Self {
+        self.mounts = mounts;
+        self
+    }
+
+    /// The deployment facts requests carry (ENV-9); by default embedded
+    /// mode, multithreaded, one process, empty settings.
+    pub fn deployment(mut self, deployment: Arc<Deployment>) -> Self {
+        self.deployment = Some(deployment);
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> Server {
+        let deployment =
+            self.deployment.unwrap_or_else(|| Arc::new(Deployment::new(Mode::Embedded, Arc::new(Settings::empty()))));
+        Server { shared: Arc::new(Shared { config: self.config, mounts: self.mounts, deployment }) }
+    }
+}
+
+/// An HTTP server hosting applications at mount prefixes.
+#[derive(Debug, Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// A builder.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Serves on `listeners` until `shutdown` completes, then stops
+    /// gracefully (SRV-9): no new connections, in-flight requests get the
+    /// grace period, then what remains is closed.
+    ///
+    /// Each application's `startup` runs before the first connection is
+    /// accepted, and its `shutdown` after the last one closed (APP-4).
+    pub async fn serve<F>(self, listeners: Vec<Listener>, shutdown: F) -> Result<(), Error>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        if listeners.is_empty() {
+            return Err(Error::NoListener);
+        }
+        for mount in self.shared.mounts.iter() {
+            mount.app.startup().await.map_err(|source| Error::Startup { prefix: mount.prefix.clone(), source })?;
+        }
+        let builder = Arc::new(hyper_builder(&self.shared.config));
+        let connections = Arc::new(Semaphore::new(self.shared.config.limits.max_connections));
+        let stopping = CancellationToken::new();
+        let abort = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut cleanup = Vec::new();
+        for listener in listeners {
+            let addr = listener.local_addr().map_or_else(|_| "an inherited socket".to_string(), |a| a.to_string());
+            let listener = listener.into_registered().map_err(|source| Error::Bind { addr, source })?;
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, mode = %self.shared.deployment.mode(), "listening");
+            }
+            cleanup.extend(listener.owned_path());
+            let job = accept_loop(
+                listener,
+                Arc::clone(&self.shared),
+                Arc::clone(&builder),
+                Arc::clone(&connections),
+                tracker.clone(),
+                stopping.clone(),
+                abort.clone(),
+            );
+            tracker.spawn(job);
+        }
+        shutdown.await;
+        let grace = self.shared.config.grace_period;
+        tracing::info!(
+            grace_secs = grace.as_secs_f64(),
+            "shutting down: no new connections, finishing requests in flight"
+        );
+        stopping.cancel();
+        tracker.close();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!(connections = tracker.len(), "grace period over; closing the remaining connections");
+            abort.cancel();
+            tracker.wait().await;
+        }
+        for path in cleanup {
+            let _ = std::fs::remove_file(path);
+        }
+        for mount in self.shared.mounts.iter() {
+            mount.app.shutdown().await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn hyper_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let limits = &config.limits;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    {
+        let mut h1 = builder.http1();
+        // The connection's watchdog enforces the header timeout (see
+        // `conn::Watchdog`); hyper's would re-arm a timer per request.
+        h1.header_read_timeout(None)
+            // The request head must fit the read buffer, else 431 (SRV-2).
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .keep_alive(true);
+        // hyper's default is 100 on the stack; any other count costs a heap
+        // allocation per request, so only ask for it when it differs.
+        if limits.max_header_count != 100 {
+            h1.max_headers(limits.max_header_count);
+        }
+    }
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.max_http2_streams)
+        .keep_alive_interval(Some(limits.keep_alive_timeout));
+    if config.http2 {
+        builder
+    } else {
+        builder.http1_only()
+    }
+}
+
+async fn accept_loop(
+    listener: Listener,
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    connections: Arc<Semaphore>,
+    tracker: TaskTracker,
+    stopping: CancellationToken,
+    abort: CancellationToken,
+) {
+    loop {
+        // SRV-3: past the connection limit, wait; the kernel queues the rest.
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            () = stopping.cancelled() => return,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopping.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, local, remote)) => {
+                let info = rgi_core::Connection { local, remote, scheme: Scheme::Http };
+                let job = conn::serve(
+                    Arc::clone(&builder),
+                    Arc::clone(&shared),
+                    stream,
+                    info,
+                    stopping.clone(),
+                    abort.clone(),
+                );
+                tracker.spawn(async move {
+                    job.await;
+                    drop(permit);
+                });
+            }
+            Err(err) => {
+                // Out of descriptors or a connection reset before accept:
+                // not fatal; back off a little so a storm does not spin.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Completes on `SIGTERM` or `SIGINT` (Ctrl-C).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            tracing::error!("cannot install signal handlers; stop the server by other means");
+            std::future::pending::<()>().await;
+        }
+    }
+}

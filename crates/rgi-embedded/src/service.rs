@@ -1,0 +1,212 @@
+//! From a hyper request to an application call and back.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use http::StatusCode;
+use http_body::Body as _;
+use hyper::body::Incoming;
+use rgi_core::path::RequestTarget;
+use rgi_core::{call_guarded, Body, Deployment, Environ, Request};
+
+use crate::access::AccessRecord;
+use crate::body::{RequestBody, ResponseBody};
+use crate::config::Config;
+use crate::conn::{ConnState, InFlight};
+use crate::mounts::{Mount, Mounts};
+use crate::respond;
+
+/// What every connection of a server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) mounts: Mounts,
+    pub(crate) deployment: Arc<Deployment>,
+}
+
+/// The hyper service of one connection.
+pub(crate) struct ConnService {
+    shared: Arc<Shared>,
+    info: rgi_core::Connection,
+    state: Arc<ConnState>,
+}
+
+impl ConnService {
+    pub(crate) fn new(shared: Arc<Shared>, info: rgi_core::Connection, state: Arc<ConnState>) -> Self {
+        Self { shared, info, state }
+    }
+}
+
+impl ConnService {
+    /// Serves one request. An `async fn` the connection names through
+    /// `service_fn`, so hyper holds its future without a box.
+    pub(crate) fn call(
+        &self,
+        request: http::Request<Incoming>,
+    ) -> impl Future<Output = Result<http::Response<ResponseBody>, Infallible>> + Send + 'static {
+        let in_flight = self.state.start();
+        handle(Arc::clone(&self.shared), self.info, request, in_flight)
+    }
+}
+
+/// A request the server answers itself, and why.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    close: bool,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into(), close: true }
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    info: rgi_core::Connection,
+    request: http::Request<Incoming>,
+    in_flight: InFlight,
+) -> Result<http::Response<ResponseBody>, Infallible> {
+    let (mut head, incoming) = request.into_parts();
+    let mut access =
+        shared.config.access_log.then(|| Box::new(AccessRecord::new(info.remote, &head.method, &head.uri)));
+    let mut stream = None;
+    let mut response = match prepare(&shared, &info, &mut head, &incoming) {
+        Err(refusal) => {
+            // SRV-11: refusals are logged with the reason, never silently.
+            tracing::warn!(
+                remote = ?info.remote, method = %head.method, target = %head.uri,
+                status = refusal.status.as_u16(), reason = %refusal.message, "request refused"
+            );
+            respond::plain(refusal.status, &refusal.message, refusal.close)
+        }
+        Ok((mount, environ)) => {
+            // Only what the answer needs stays alive across the await: the
+            // request itself moves into the application's future now.
+            let method = head.method.clone();
+            let version = head.version;
+            let target = head.uri.clone();
+            let request = Request::new(http::Request::from_parts(head, request_body(&shared, incoming)), environ);
+            match call_guarded(&*mount.app, request).await {
+                Ok(mut response) => {
+                    stream = respond::finish(&mut response, &method, version, &target);
+                    response
+                }
+                Err(err) => failed(&err, &method, &target),
+            }
+        }
+    };
+    if let Some(value) = &shared.config.server_header {
+        // HDR-8; hyper adds Date.
+        response.headers_mut().entry(http::header::SERVER).or_insert_with(|| value.clone());
+    }
+    if let Some(access) = access.as_mut() {
+        access.status = response.status().as_u16();
+    }
+    Ok(response.map(|body| ResponseBody::new(body, access, stream, in_flight)))
+}
+
+/// The checks that happen before any application sees the request
+/// (SRV-2, PATH-3, ENV-6, BODY-4, SRV-8), and its gateway variables.
+fn prepare<'a>(
+    shared: &'a Shared,
+    info: &rgi_core::Connection,
+    head: &mut http::request::Parts,
+    incoming: &Incoming,
+) -> Result<(&'a Mount, Environ), Refusal> {
+    let limits = &shared.config.limits;
+    let uri_len = head.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_len > limits.max_uri_bytes {
+        return Err(Refusal::new(
+            StatusCode::URI_TOO_LONG,
+            format!("request target of {uri_len} bytes exceeds the limit of {}", limits.max_uri_bytes),
+        ));
+    }
+    let mut chunked = false;
+    for (name, value) in &head.headers {
+        let size = name.as_str().len() + value.len();
+        if size > limits.max_header_field_bytes {
+            return Err(Refusal::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("header field {name} of {size} bytes exceeds the limit of {}", limits.max_header_field_bytes),
+            ));
+        }
+        chunked |= name == http::header::TRANSFER_ENCODING;
+    }
+    if chunked {
+        check_framing(&head.headers)?;
+    }
+    if let (Some(max), Some(len)) = (limits.max_body_bytes, incoming.size_hint().exact()) {
+        if len > max {
+            return Err(Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body of {len} bytes exceeds the limit of {max}"),
+            ));
+        }
+    }
+    let target =
+        RequestTarget::from_uri(&head.uri).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let Some((mount, split)) = shared.mounts.route(&target) else {
+        let mut refusal = Refusal::new(StatusCode::NOT_FOUND, "no application is mounted at this path");
+        refusal.close = false;
+        return Err(refusal);
+    };
+    let environ = Environ::from_http(head, target, split, info, Arc::clone(&shared.deployment))
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    Ok((mount, environ))
+}
+
+/// The transfer codings hyper lets through (SRV-1). hyper itself refuses
+/// `chunked` not last, and reads a request with both Content-Length and
+/// Transfer-Encoding as chunked and closes the connection after it.
+fn check_framing(headers: &http::HeaderMap) -> Result<(), Refusal> {
+    let all: Vec<&str> = headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("\u{0}").split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    match all.as_slice() {
+        [only] if only.eq_ignore_ascii_case("chunked") => Ok(()),
+        _ => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("transfer coding {:?} is not accepted; send chunked alone", all.join(", ")),
+        )),
+    }
+}
+
+/// The request body the application reads: hyper's, with the read
+/// timeout (BODY-5) and the size limit (BODY-4).
+fn request_body(shared: &Shared, incoming: Incoming) -> Body {
+    if incoming.is_end_stream() {
+        return Body::empty();
+    }
+    let limits = &shared.config.limits;
+    let body = Body::wrap(RequestBody::new(incoming, limits.body_read_timeout));
+    match limits.max_body_bytes {
+        Some(max) => body.limit(max),
+        None => body,
+    }
+}
+
+/// The answer to an application that failed before its response (ERR-1,
+/// ERR-2), or whose request body failed it (BODY-4, BODY-5).
+fn failed(err: &rgi_core::Error, method: &http::Method, target: &http::Uri) -> rgi_core::Response {
+    let status = err.status();
+    if err.is_app() || err.is_panic() || status == StatusCode::INTERNAL_SERVER_ERROR {
+        // Logged with its request; the body says nothing of it.
+        tracing::error!(%method, %target, error = %err, "application error; answering 500");
+    } else {
+        tracing::warn!(%method, %target, error = %err, status = status.as_u16(), "request failed");
+    }
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "request body exceeds the limit",
+        StatusCode::REQUEST_TIMEOUT => "request body not received in time",
+        StatusCode::BAD_REQUEST => "malformed request body",
+        _ => "the application failed to answer",
+    };
+    respond::plain(status, message, status != StatusCode::INTERNAL_SERVER_ERROR)
+}

@@ -1,0 +1,140 @@
+//! The entry point: one binary, the mode chosen when it starts (DEP-1).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rgi_core::{Application, Deployment, Mode, Settings};
+use rgi_embedded::{BindAddr, Config, Listener, Mounts, Server};
+
+/// The exit status of a process whose application failed to load: settings
+/// missing or malformed, the factory or `startup` failed (DEP-4). It is
+/// `EX_CONFIG` from `sysexits.h`; supervisors read it as "do not respawn".
+pub const EXIT_LOAD_FAILED: u8 = 78;
+
+/// The address an embedded server listens on without `RGI_BIND`.
+const DEFAULT_BIND: &str = "127.0.0.1:8000";
+
+/// Runs `app` in the mode this process was started for, until it is told
+/// to stop; the process's exit status follows (`main` returns it).
+///
+/// * With `LISTEN_FDS`/`LISTEN_PID` for this process (socket activation,
+///   the development server), an embedded server on those sockets.
+/// * Otherwise an embedded server on `RGI_BIND`, by default
+///   `127.0.0.1:8000`.
+///
+/// Settings are located first (`RGI_SETTINGS`, SET-1); `RGI_LOG` sets the
+/// log filter and `RGI_ACCESS_LOG=1` logs every request (DEP-6).
+pub fn run(app: impl Application) -> ExitCode {
+    run_with(move |_settings: &Settings| Ok::<_, std::convert::Infallible>(app))
+}
+
+/// Like [`run`], building the application from its settings first; a
+/// factory error exits with [`EXIT_LOAD_FAILED`] (DEP-4).
+pub fn run_with<A, E, F>(factory: F) -> ExitCode
+where
+    A: Application,
+    E: std::fmt::Display,
+    F: FnOnce(&Settings) -> Result<A, E>,
+{
+    start(|settings| factory(settings).map(|app| Target::App(Arc::new(app))).map_err(|e| e.to_string()))
+}
+
+/// Runs several applications at their mount prefixes, in every mode.
+pub fn run_mounts(mounts: Mounts) -> ExitCode {
+    start(move |_| Ok(Target::Mounts(mounts)))
+}
+
+enum Target {
+    App(Arc<dyn Application>),
+    Mounts(Mounts),
+}
+
+fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
+    crate::logging::init();
+    let settings = match Settings::locate() {
+        Ok(settings) => Arc::new(settings),
+        Err(err) => return load_failed(&err.to_string()),
+    };
+    let transport = match Transport::from_env() {
+        Ok(t) => t,
+        Err(message) => {
+            tracing::error!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let target = match build(&settings) {
+        Ok(target) => target,
+        Err(message) => return load_failed(&format!("application factory failed: {message}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            tracing::error!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mode = if std::env::var_os("RGI_DEPLOYMENT").is_some_and(|v| v == "dev") { Mode::Dev } else { Mode::Embedded };
+    let deployment = Arc::new(Deployment::new(mode, settings));
+    let result = runtime.block_on(serve_embedded(transport, target, deployment));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(rgi_embedded::Error::Startup { source, .. }) => load_failed(&source.to_string()),
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// How this process was asked to take requests.
+enum Transport {
+    /// Sockets inherited through `LISTEN_FDS`.
+    Inherited(Vec<Listener>),
+    /// An address to bind.
+    Bind(BindAddr),
+}
+
+impl Transport {
+    /// Reads the environment; must run before any thread starts, as it
+    /// removes the socket-activation variables (children must not see
+    /// them as their own).
+    fn from_env() -> Result<Self, String> {
+        let pid = std::env::var("LISTEN_PID").ok();
+        let fds = std::env::var("LISTEN_FDS").ok();
+        if let Some(listeners) =
+            rgi_embedded::from_listen_fds(pid.as_deref(), fds.as_deref()).map_err(|e| e.to_string())?
+        {
+            // Single-threaded still: no runtime has started.
+            std::env::remove_var("LISTEN_PID");
+            std::env::remove_var("LISTEN_FDS");
+            std::env::remove_var("LISTEN_FDNAMES");
+            return Ok(Transport::Inherited(listeners));
+        }
+        let bind = std::env::var("RGI_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_string());
+        bind.parse().map(Transport::Bind).map_err(|e: rgi_embedded::Error| format!("RGI_BIND: {e}"))
+    }
+}
+
+async fn serve_embedded(
+    transport: Transport,
+    target: Target,
+    deployment: Arc<Deployment>,
+) -> Result<(), rgi_embedded::Error> {
+    let listeners = match transport {
+        Transport::Inherited(listeners) => listeners,
+        Transport::Bind(addr) => vec![Listener::bind(&addr).await?],
+    };
+    let mut config = Config::default();
+    config.access_log = std::env::var_os("RGI_ACCESS_LOG").is_some_and(|v| v != "0" && !v.is_empty());
+    let builder = Server::builder().config(config).deployment(deployment);
+    let builder = match target {
+        Target::App(app) => builder.mount_arc("/", app)?,
+        Target::Mounts(mounts) => builder.mounts(mounts),
+    };
+    builder.build().serve(listeners, rgi_embedded::shutdown_signal()).await
+}
+
+fn load_failed(message: &str) -> ExitCode {
+    tracing::error!("application failed to load: {message}");
+    ExitCode::from(EXIT_LOAD_FAILED)
+}

@@ -1,0 +1,32 @@
+//! An ordinary axum `Router`, written without any rgi in it, served
+//! through rgi by [`rgi::tower::from_service`]: embedded, as a daemon, or
+//! under the development server, without a change (APP-8).
+
+use axum::extract::{Path, Query};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+
+/// The router, as any axum application would have it.
+pub fn router() -> Router {
+    Router::new()
+        .route("/", get(|| async { "Hello from axum, served by rgi!" }))
+        .route("/users/{id}", get(|Path(id): Path<u32>| async move { Json(json!({ "id": id })) }))
+        .route(
+            "/search",
+            get(|Query(q): Query<std::collections::HashMap<String, String>>| async move { Json(json!(q)) }),
+        )
+        .route("/echo", post(|body: String| async move { body }))
+        // rgi puts the gateway variables in the request's extensions.
+        .route(
+            "/environ",
+            get(|Extension(environ): Extension<rgi::Environ>| async move {
+                Json(json!({
+                    "script_name": environ.script_name(),
+                    "path_info": environ.path_info(),
+                    "mode": environ.deployment().mode().as_str(),
+                }))
+            }),
+        )
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, Json(Value::String("no such route".into()))) })
+}

@@ -1,0 +1,5 @@
+// cargo run --release -p echo             # then: curl -d hi 'http://127.0.0.1:8000/a%20b?x=1'
+// RGI_BIND=127.0.0.1:9000 target/release/echo
+fn main() -> std::process::ExitCode {
+    rgi::run(echo::Echo)
+}

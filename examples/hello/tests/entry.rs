@@ -1,0 +1,212 @@
+//! The entry point, run as the real `hello` binary: one binary, the mode
+//! chosen when it starts (DEP-1 to DEP-4, SET-1, SET-2, SET-4, SRV-9).
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const HELLO: &str = env!("CARGO_BIN_EXE_hello");
+
+/// A child process, killed by its PID if the test ends first.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    fn pid(&self) -> i32 {
+        i32::try_from(self.0.id()).unwrap()
+    }
+
+    /// Waits for the exit status, at most `limit`.
+    fn wait_for(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut err = String::new();
+        self.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        err
+    }
+}
+
+fn hello() -> Command {
+    let mut cmd = Command::new(HELLO);
+    cmd.env_remove("RGI_BIND").env_remove("RGI_SETTINGS").env_remove("LISTEN_FDS").env_remove("LISTEN_PID");
+    cmd.env("RGI_LOG", "info").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd
+}
+
+/// GET / over a Unix socket, retrying while the server starts.
+fn get_unix(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut s) = UnixStream::connect(path) {
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            return out;
+        }
+        assert!(Instant::now() < deadline, "server never listened on {}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn get_tcp(addr: std::net::SocketAddr) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+            let mut out = String::new();
+            match s.read_to_string(&mut out) {
+                Ok(_) => return out,
+                Err(e) => panic!("reading from {addr}: {e}"),
+            }
+        }
+        assert!(Instant::now() < deadline, "server never listened on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sigterm(pid: i32) {
+    // std has no signal API; the pid is our own child's.
+    let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn serves_on_rgi_bind_and_stops_on_sigterm() {
+    // DEP-1, DEP-2, SRV-9
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("hello.sock");
+    let mut proc = Proc(hello().env("RGI_BIND", format!("unix:{}", sock.display())).spawn().unwrap());
+    let resp = get_unix(&sock);
+    assert!(resp.starts_with("HTTP/1.0 200 OK"), "{resp}");
+    assert!(resp.ends_with("\r\n\r\nHello, World!"), "{resp}");
+    assert!(resp.to_ascii_lowercase().contains("content-type: text/plain"), "{resp}");
+    sigterm(proc.pid());
+    assert!(proc.wait_for(Duration::from_secs(10)).success());
+    assert!(proc.stderr().contains("SIGTERM received"));
+}
+
+#[test]
+fn defaults_to_127_0_0_1_port_8000() {
+    // DEP-1: whether or not port 8000 is free here, the address tried is it.
+    let mut proc = Proc(hello().spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::net::TcpStream::connect("127.0.0.1:8000");
+    sigterm(proc.pid());
+    proc.wait_for(Duration::from_secs(10));
+    let err = proc.stderr();
+    assert!(err.contains("127.0.0.1:8000"), "{err}");
+}
+
+#[test]
+fn an_invalid_rgi_bind_fails_naming_it() {
+    // DEP-2
+    let mut proc = Proc(hello().env("RGI_BIND", "localhost").spawn().unwrap());
+    let status = proc.wait_for(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1));
+    let err = proc.stderr();
+    assert!(err.contains("RGI_BIND") && err.contains("\"localhost\""), "{err}");
+}
+
+/// Runs `hello` with `fd` as its descriptor 3 and LISTEN_FDS=1 naming it,
+/// as systemd and the development server do: `sh` sets LISTEN_PID to its
+/// own pid, which `exec` keeps.
+fn with_inherited(fd: i32) -> Proc {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\"").arg(HELLO);
+    cmd.env_remove("RGI_BIND").env_remove("RGI_SETTINGS").env("RGI_LOG", "info");
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    // SAFETY: dup2 and fcntl are async-signal-safe and touch only this
+    // child's descriptor table, between fork and exec. dup2(3, 3) would
+    // keep close-on-exec, so that case clears the flag instead.
+    unsafe {
+        cmd.pre_exec(move || {
+            let ok = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
+            if ok == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Proc(cmd.spawn().unwrap())
+}
+
+#[test]
+fn serves_on_a_socket_passed_with_listen_fds() {
+    // DEP-1, DEP-3
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut proc = with_inherited(listener.as_raw_fd());
+    drop(listener);
+    let resp = std::panic::catch_unwind(|| get_tcp(addr));
+    let Ok(resp) = resp else {
+        let _ = proc.0.kill();
+        panic!("no answer; the server said: {}", proc.stderr());
+    };
+    assert!(resp.ends_with("Hello, World!"), "{resp}");
+    sigterm(proc.pid());
+    assert!(proc.wait_for(Duration::from_secs(10)).success());
+    let err = proc.stderr();
+    assert!(err.contains(&format!("listening addr={addr}")), "{err}");
+}
+
+#[test]
+fn a_listen_fd_that_is_not_a_listening_socket_fails_by_name() {
+    // DEP-3
+    let file = tempfile::tempfile().unwrap();
+    let mut proc = with_inherited(file.as_raw_fd());
+    let status = proc.wait_for(Duration::from_secs(10));
+    assert!(!status.success());
+    let err = proc.stderr();
+    assert!(err.contains("descriptor 3") && err.contains("not a socket"), "{err}");
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    path
+}
+
+#[test]
+fn missing_or_malformed_settings_fail_the_start_with_status_78() {
+    // DEP-4, SET-1, SET-4
+    let dir = tempfile::tempdir().unwrap();
+    let mut proc = Proc(hello().env("RGI_SETTINGS", "/nonexistent/app.toml").spawn().unwrap());
+    assert_eq!(proc.wait_for(Duration::from_secs(10)).code(), Some(78));
+    assert!(proc.stderr().contains("/nonexistent/app.toml"));
+
+    let bad = write(dir.path(), "bad.toml", "[app]\nname = \"x\"\nport = \n");
+    let mut proc = Proc(hello().env("RGI_SETTINGS", &bad).spawn().unwrap());
+    assert_eq!(proc.wait_for(Duration::from_secs(10)).code(), Some(78));
+    let err = proc.stderr();
+    assert!(err.contains(&format!("{}:3:", bad.display())), "{err}");
+}
+
+#[test]
+fn a_malformed_default_settings_file_is_found_and_refused() {
+    // SET-2, SET-4: rgi.toml in the working directory is read when present.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "rgi.toml", "this is not toml\n");
+    let mut proc = Proc(hello().current_dir(dir.path()).spawn().unwrap());
+    assert_eq!(proc.wait_for(Duration::from_secs(10)).code(), Some(78));
+    assert!(proc.stderr().contains("rgi.toml:1:"));
+}

@@ -1,0 +1,4 @@
+// cargo run --release -p multi            # then: curl http://127.0.0.1:8000/a/  and  curl http://127.0.0.1:8000/b/x
+fn main() -> std::process::ExitCode {
+    rgi::run_mounts(multi::mounts())
+}

@@ -80,6 +80,13 @@ impl Deployment {
         self
     }
 
+    /// The process the facts describe, when it is not this one (a server
+    /// describing a process it supervises, a test).
+    pub fn with_process_id(mut self, pid: u32) -> Self {
+        self.process_id = pid;
+        self
+    }
+
     /// The server's name and version (`SERVER_SOFTWARE`).
     pub fn with_server_software(mut self, software: &'static str) -> Self {
         self.server_software = software;

@@ -1,0 +1,86 @@
+// cargo run -p rgi-conformance -- http://127.0.0.1:8000        (echo running there)
+//! Runs the rgi server suite against a server running the echo
+//! application: one line per vector, then `N passed, M failed, K skipped`.
+//! Exits 1 if anything failed, 2 if the suite could not run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use rgi_conformance::{run, vectors, Options, Profile, Target};
+
+/// Check a server against the rgi conformance vectors.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Where the echo application answers: http://HOST:PORT[/PREFIX].
+    url: String,
+    /// Which vectors apply: rgi (all), wsgi-reference (skips rgi-only
+    /// vectors, for gunicorn and friends), front (skips what a front server
+    /// such as nginx rewrites).
+    #[arg(long, value_enum, default_value = "rgi")]
+    profile: ProfileArg,
+    /// Read vectors from this directory instead of the built-in ones.
+    #[arg(long)]
+    vectors: Option<PathBuf>,
+    /// Run only vectors whose id contains this.
+    #[arg(long)]
+    only: Option<String>,
+    /// Seconds to wait for any one answer.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Rgi,
+    WsgiReference,
+    Front,
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reports on its terminal")]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let target = match Target::parse(&cli.url) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rgi-conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let loaded = match &cli.vectors {
+        Some(dir) => vectors::load_dir(dir),
+        None => vectors::builtin(),
+    };
+    let vectors = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("rgi-conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let profile = match cli.profile {
+        ProfileArg::Rgi => Profile::Rgi,
+        ProfileArg::WsgiReference => Profile::WsgiReference,
+        ProfileArg::Front => Profile::Front,
+    };
+    let options = Options { profile, only: cli.only, timeout: Duration::from_secs(cli.timeout) };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rgi-conformance: cannot start a runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = runtime.block_on(run(&target, &vectors, &options));
+    for result in &report.results {
+        println!("{result}");
+    }
+    println!("{}", report.summary());
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

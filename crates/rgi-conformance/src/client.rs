@@ -1,0 +1,165 @@
+//! A small HTTP/1 client over raw TCP: it sends exactly the bytes a vector
+//! says and reads responses the way the bytes came.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A response as read off the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct WireResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    /// A `100 Continue` came before it.
+    pub(crate) had_continue: bool,
+}
+
+impl WireResponse {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+pub(crate) struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    timeout: Duration,
+}
+
+impl Conn {
+    pub(crate) async fn connect(addr: &str, timeout: Duration) -> Result<Self, String> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| format!("connecting to {addr} timed out"))?
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Self { stream, buf: Vec::new(), timeout })
+    }
+
+    pub(crate) fn local_port(&self) -> u16 {
+        self.stream.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.stream.write_all(bytes).await.map_err(|e| format!("sending the request: {e}"))
+    }
+
+    async fn fill(&mut self) -> Result<(), String> {
+        let mut chunk = [0u8; 65536];
+        let n = tokio::time::timeout(self.timeout, self.stream.read(&mut chunk))
+            .await
+            .map_err(|_| "no answer in time".to_string())?
+            .map_err(|e| format!("reading: {e}"))?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    async fn until(&mut self, delim: &[u8]) -> Result<Vec<u8>, String> {
+        loop {
+            if let Some(i) = self.buf.windows(delim.len()).position(|w| w == delim) {
+                let out = self.buf[..i].to_vec();
+                self.buf.drain(..i + delim.len());
+                return Ok(out);
+            }
+            if self.buf.len() > 1 << 20 {
+                return Err("response head larger than 1 MiB".into());
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn exactly(&mut self, n: usize) -> Result<Vec<u8>, String> {
+        while self.buf.len() < n {
+            self.fill().await.map_err(|e| format!("body cut short ({e})"))?;
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    /// Reads the next response head: status and fields.
+    async fn head(&mut self) -> Result<(u16, Vec<(String, String)>), String> {
+        let raw = self.until(b"\r\n\r\n").await?;
+        let text = String::from_utf8_lossy(&raw);
+        let mut lines = text.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("not an HTTP status line: {status_line:?}"))?;
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Ok((status, headers))
+    }
+
+    /// Waits for `100 Continue` (after an `Expect: 100-continue` head).
+    pub(crate) async fn expect_continue(&mut self) -> Result<(), String> {
+        let (status, _) = self.head().await?;
+        if status == 100 {
+            Ok(())
+        } else {
+            Err(format!("expected 100 Continue, got {status}"))
+        }
+    }
+
+    /// Reads one response, skipping interim ones; `head_request` means the
+    /// response has no body whatever its fields say.
+    pub(crate) async fn response(&mut self, head_request: bool) -> Result<WireResponse, String> {
+        let mut had_continue = false;
+        loop {
+            let (status, headers) = self.head().await?;
+            if (100..200).contains(&status) {
+                had_continue |= status == 100;
+                continue;
+            }
+            let find = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+            let body = if head_request || status == 204 || status == 304 {
+                Vec::new()
+            } else if find("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+                self.chunked().await?
+            } else if let Some(len) = find("content-length") {
+                self.exactly(len.parse().map_err(|_| format!("bad Content-Length {len:?}"))?).await?
+            } else {
+                self.rest().await
+            };
+            return Ok(WireResponse { status, headers, body, had_continue });
+        }
+    }
+
+    async fn chunked(&mut self) -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        loop {
+            let line = self.until(b"\r\n").await?;
+            let text = String::from_utf8_lossy(&line);
+            let size = usize::from_str_radix(text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| format!("bad chunk size line {text:?}"))?;
+            if size == 0 {
+                while !self.until(b"\r\n").await?.is_empty() {}
+                return Ok(body);
+            }
+            body.extend(self.exactly(size).await?);
+            self.until(b"\r\n").await?;
+        }
+    }
+
+    async fn rest(&mut self) -> Vec<u8> {
+        while self.fill().await.is_ok() {}
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Whether the server closed the connection within `wait` (no more
+    /// bytes, EOF or reset).
+    pub(crate) async fn closed_within(&mut self, wait: Duration) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        matches!(tokio::time::timeout(wait, self.stream.read(&mut byte)).await, Ok(Ok(0) | Err(_)))
+    }
+}

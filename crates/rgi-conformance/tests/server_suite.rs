@@ -1,0 +1,98 @@
+//! The server suite against rgi's embedded adapter over a real socket, at
+//! the root and under a mount prefix; and the vector files themselves.
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+#![allow(clippy::print_stdout, reason = "the suite reports what it ran, as its runner does")]
+
+use std::time::Duration;
+
+use rgi_conformance::{run, vectors, Options, Profile, Report, Target};
+use rgi_embedded::{BindAddr, Config, Listener, Mounts, Server};
+
+async fn embedded_echo(prefix: &str) -> (Target, tokio::sync::oneshot::Sender<()>) {
+    let listener = Listener::bind(&"127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let BindAddr::Tcp(addr) = listener.local_addr().unwrap() else { panic!("tcp") };
+    let mut mounts = Mounts::new();
+    mounts.add(prefix, echo::Echo).unwrap();
+    let server = Server::builder().config(Config::default()).mounts(mounts).build();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(vec![listener], async move {
+        let _ = stopped.await;
+    }));
+    (Target { authority: addr.to_string(), prefix: prefix.to_string() }, stop)
+}
+
+fn assert_passes(report: &Report, what: &str) {
+    for line in &report.results {
+        println!("{line}");
+    }
+    println!("{what}: {}", report.summary());
+    assert!(report.ok(), "{what}: {}\n{}", report.summary(), report.failures().join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_adapter_passes_every_vector_at_the_root() {
+    let (target, _stop) = embedded_echo("").await;
+    let vectors = vectors::builtin().unwrap();
+    let report =
+        tokio::time::timeout(Duration::from_secs(120), run(&target, &vectors, &Options::default())).await.unwrap();
+    assert_passes(&report, "embedded at /");
+    let (_, _, skipped) = report.counts();
+    assert!(skipped <= 8, "too many vectors skipped at the root: {skipped}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_adapter_passes_every_vector_under_a_prefix() {
+    let (target, _stop) = embedded_echo("/mnt").await;
+    let vectors = vectors::builtin().unwrap();
+    let report =
+        tokio::time::timeout(Duration::from_secs(120), run(&target, &vectors, &Options::default())).await.unwrap();
+    assert_passes(&report, "embedded at /mnt");
+}
+
+#[test]
+fn vector_files_are_well_formed_and_all_built_in() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/vectors");
+    let from_disk = vectors::load_dir(&dir).unwrap();
+    let built_in = vectors::builtin().unwrap();
+    assert_eq!(from_disk.len(), built_in.len(), "a vector file is missing from BUILTIN_FILES");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    let mut listed: Vec<String> = vectors::BUILTIN_FILES.iter().map(|(n, _)| (*n).to_string()).collect();
+    listed.sort();
+    assert_eq!(names, listed);
+    assert!(built_in.len() >= 60, "the suite promises at least 60 vectors, has {}", built_in.len());
+}
+
+#[test]
+fn bad_vector_files_are_refused_by_name() {
+    let missing_reason = "[[vector]]\nid = \"x\"\ndescription = \"d\"\ncovers = [\"ENV-3\"]\ntags = [\"rgi-only\"]\n[vector.request]\n[vector.expect]\n";
+    let err = vectors::parse("f.toml", missing_reason).unwrap_err().to_string();
+    assert!(err.contains("f.toml") && err.contains("gives no reason"), "{err}");
+    let no_covers = "[[vector]]\nid = \"x\"\ndescription = \"d\"\ncovers = []\n[vector.request]\n[vector.expect]\n";
+    assert!(vectors::parse("f.toml", no_covers).unwrap_err().to_string().contains("covers no requirement"));
+    let unknown_field = "[[vector]]\nid = \"x\"\ndescription = \"d\"\ncovers = [\"A-1\"]\nbogus = 1\n[vector.request]\n[vector.expect]\n";
+    assert!(vectors::parse("f.toml", unknown_field).is_err());
+}
+
+#[test]
+fn the_profile_skips_what_does_not_apply() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let vectors = vectors::builtin().unwrap();
+    // Nothing listens on port 1: a vector that runs fails, one skipped does not.
+    let target = Target::parse("http://127.0.0.1:1").unwrap();
+    let options =
+        Options { profile: Profile::WsgiReference, timeout: Duration::from_millis(200), ..Options::default() };
+    let report = rt.block_on(run(&target, &vectors, &options));
+    let skipped: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, rgi_conformance::Outcome::Skip(_)))
+        .map(|r| r.id.clone())
+        .collect();
+    assert!(skipped.iter().any(|id| id == "path-encoded-slash"));
+    assert!(!skipped.iter().any(|id| id == "path-space"));
+}

@@ -47,15 +47,16 @@ impl Conn {
     }
 
     async fn fill(&mut self) -> Result<(), String> {
-        let mut chunk = [0u8; 65536];
-        let n = tokio::time::timeout(self.timeout, self.stream.read(&mut chunk))
+        // Into the buffer itself: a chunk array in this future would be
+        // copied into every future that awaits it.
+        self.buf.reserve(65536);
+        let n = tokio::time::timeout(self.timeout, self.stream.read_buf(&mut self.buf))
             .await
             .map_err(|_| "no answer in time".to_string())?
             .map_err(|e| format!("reading: {e}"))?;
         if n == 0 {
             return Err("connection closed".into());
         }
-        self.buf.extend_from_slice(&chunk[..n]);
         Ok(())
     }
 

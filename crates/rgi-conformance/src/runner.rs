@@ -289,6 +289,16 @@ fn build(spec: &RequestSpec, ph: &Placeholders<'_>) -> (Vec<u8>, Vec<u8>) {
 
 fn check(resp: &WireResponse, expect: &Expect, spec: &RequestSpec, ph: &Placeholders<'_>) -> Vec<String> {
     let mut problems = Vec::new();
+    if expect.not_echo {
+        let prefix = ph.expand("{prefix}");
+        let reached = resp.status == 200
+            && serde_json::from_slice::<serde_json::Value>(&resp.body)
+                .is_ok_and(|v| v.get("SCRIPT_NAME").and_then(|s| s.as_str()) == Some(prefix.as_str()));
+        if reached {
+            problems.push(format!("expected the request not to reach the application at {prefix:?}, it did"));
+        }
+        return problems;
+    }
     let want_status = expect.status.unwrap_or(200);
     if resp.status != want_status {
         problems.push(format!("status: expected {want_status}, got {}", resp.status));

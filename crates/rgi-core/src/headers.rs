@@ -2,7 +2,7 @@
 //! sees the same request in every deployment mode (HDR-*).
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::StatusCode;
+use http::{Method, StatusCode};
 
 /// Hop-by-hop fields (RFC 9110 section 7.6.1): they describe one
 /// connection, belong to the server, and are never passed through
@@ -122,6 +122,9 @@ pub enum ResponseProblem {
     /// A field value holds CR, LF or NUL.
     #[error("header {0:?} has a value with CR, LF or NUL; such bytes would split or end the header block")]
     ValueBytes(HeaderName),
+    /// Content-Length is not a number, or disagrees with the body (APP-6).
+    #[error("Content-Length does not match the body ({0}); drop the header or make them agree")]
+    ContentLength(String),
 }
 
 /// Checks a status and headers the way servers and the validator do.
@@ -152,7 +155,7 @@ pub fn is_valid_value(value: &[u8]) -> bool {
 
 /// Whether a response to `method` with `status` carries no body
 /// (HEAD, 1xx, 204, 304: RFC 9110 section 6.4.1) (HDR-7).
-pub fn forbids_body(method: &http::Method, status: StatusCode) -> bool {
+pub fn forbids_body(method: &Method, status: StatusCode) -> bool {
     method == http::Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -173,3 +176,86 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Vec<HeaderName> {
 
 #[cfg(test)]
 mod tests;
+
+/// What [`apply_response_rules`] did to a response, for the server's log
+/// and its connection handling.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppliedRules {
+    /// Hop-by-hop fields the application set, now removed (HDR-6).
+    pub removed: Vec<HeaderName>,
+    /// The application asked for `Connection: close`, which an HTTP/1
+    /// server MAY honour (HDR-6).
+    pub wants_close: bool,
+    /// The response's declared Content-Length, when its body's size is not
+    /// known up front: the server counts the bytes against it (APP-6).
+    pub declared_length: Option<u64>,
+}
+
+/// Applies the response rules every server applies to what an application
+/// returned (APP-3, APP-6, HDR-5 to HDR-7), in place:
+///
+/// * hop-by-hop fields are removed (HDR-6);
+/// * a `HEAD`, `204` or `304` response loses its body; `HEAD` keeps (or
+///   gains, from the body's known size) its `Content-Length`, `204` loses
+///   it (HDR-7).
+///
+/// `Err` means the response cannot be sent at all and the server answers
+/// `500` instead: a non-final status (APP-3), a value with CR, LF or NUL
+/// (HDR-5), a Content-Length that is not a number or disagrees with a body
+/// of known size (APP-6).
+pub fn apply_response_rules(
+    response: &mut http::Response<crate::Body>,
+    method: &Method,
+) -> Result<AppliedRules, ResponseProblem> {
+    use http_body::Body as _;
+
+    let status = response.status();
+    if !(200..=599).contains(&status.as_u16()) {
+        return Err(ResponseProblem::Status(status.as_u16()));
+    }
+    let mut applied = AppliedRules::default();
+    let headers = response.headers_mut();
+    if headers.keys().any(is_hop_by_hop) {
+        applied.wants_close = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))));
+        applied.removed = strip_hop_by_hop(headers);
+    }
+    if let Some(bad) = headers.iter().find(|(_, v)| !is_valid_value(v.as_bytes())).map(|(n, _)| n.clone()) {
+        return Err(ResponseProblem::ValueBytes(bad));
+    }
+    if method == Method::HEAD {
+        if !response.headers().contains_key(header::CONTENT_LENGTH) {
+            if let Some(len) = response.body().size_hint().exact() {
+                response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+        }
+        *response.body_mut() = crate::Body::empty();
+    } else if status == StatusCode::NO_CONTENT {
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        *response.body_mut() = crate::Body::empty();
+    } else if status == StatusCode::NOT_MODIFIED {
+        *response.body_mut() = crate::Body::empty();
+    }
+    let declared = match response.headers().get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(v) => match v.to_str().ok().and_then(|s| s.parse::<u64>().ok()) {
+            Some(n) => Some(n),
+            None => return Err(ResponseProblem::ContentLength(String::from_utf8_lossy(v.as_bytes()).into_owned())),
+        },
+    };
+    // HEAD and 304 describe a body they do not carry.
+    let carries_body = method != Method::HEAD && status != StatusCode::NOT_MODIFIED;
+    let exact = response.body().size_hint().exact();
+    if let (true, Some(len), Some(n)) = (carries_body, declared, exact) {
+        if len != n {
+            return Err(ResponseProblem::ContentLength(format!("{len} declared, {n} in the body")));
+        }
+    }
+    if carries_body && exact.is_none() {
+        applied.declared_length = declared;
+    }
+    Ok(applied)
+}

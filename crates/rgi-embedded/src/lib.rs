@@ -25,6 +25,6 @@ mod service;
 
 pub use config::{Config, Limits};
 pub use error::Error;
-pub use listener::{from_fd, from_listen_fds, BindAddr, Listener};
+pub use listener::{from_fd, from_listen_fds, is_listening_socket, BindAddr, Listener, StdListener};
 pub use mounts::Mounts;
 pub use server::{shutdown_signal, Builder, Server};

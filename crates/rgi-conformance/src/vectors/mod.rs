@@ -163,6 +163,11 @@ pub struct Expect {
     /// A `100 Continue` must precede the response.
     #[serde(default)]
     pub interim_continue: bool,
+    /// The request must not reach the echo application at {prefix}:
+    /// whatever answers (a 404, another mount), it is not echo's JSON with
+    /// that SCRIPT_NAME. Replaces the status check.
+    #[serde(default)]
+    pub not_echo: bool,
 }
 
 impl Vector {

@@ -38,3 +38,10 @@ pub fn from_fd(fd: RawFd) -> Result<Listener, Error> {
         sys::Owned::Unix(l) => Ok(Listener::std_unix(l)),
     }
 }
+
+/// Whether `fd` is a listening stream socket, without taking it: how an
+/// entry point tells a FastCGI daemon start (a socket on fd 0) from a
+/// terminal or `/dev/null` there (DEP-1).
+pub fn is_listening_socket(fd: RawFd) -> bool {
+    sys::is_listening_socket(fd)
+}

@@ -19,7 +19,7 @@ use crate::error::Error;
 mod inherit;
 mod sys;
 
-pub use inherit::{from_fd, from_listen_fds};
+pub use inherit::{from_fd, from_listen_fds, is_listening_socket};
 
 /// An address to listen on, as written in `RGI_BIND` (DEP-2): `host:port`,
 /// `[ipv6]:port`, or `unix:/path`.
@@ -114,6 +114,17 @@ impl Listener {
         self.owned_path.clone()
     }
 
+    /// The listener as a std socket, for a server of another protocol (the
+    /// FastCGI daemon takes an inherited socket this way).
+    pub fn into_std(self) -> io::Result<StdListener> {
+        Ok(match self.kind {
+            Kind::Tcp(l) => StdListener::Tcp(l.into_std()?),
+            Kind::Unix(l) => StdListener::Unix(l.into_std()?),
+            Kind::StdTcp(l) => StdListener::Tcp(l),
+            Kind::StdUnix(l) => StdListener::Unix(l),
+        })
+    }
+
     /// Registers a listener made outside the runtime with it.
     pub(crate) fn into_registered(self) -> io::Result<Self> {
         let kind = match self.kind {
@@ -163,6 +174,15 @@ impl Listener {
             }
         }
     }
+}
+
+/// A listening socket as std types.
+#[derive(Debug)]
+pub enum StdListener {
+    /// TCP.
+    Tcp(std::net::TcpListener),
+    /// A Unix socket.
+    Unix(std::os::unix::net::UnixListener),
 }
 
 /// An accepted connection.

@@ -50,6 +50,18 @@ pub(super) fn take_listening_socket(fd: RawFd) -> Result<Owned, String> {
     }
 }
 
+/// Whether `fd` is an open, listening stream socket, without taking it.
+pub(super) fn is_listening_socket(fd: RawFd) -> bool {
+    // SAFETY: as in take_listening_socket: fcntl only reads the table.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return false;
+    }
+    // SAFETY: open (just checked); borrowed only for these calls.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let sock = SockRef::from(&borrowed);
+    sock.r#type().is_ok_and(|t| t == Type::STREAM) && sock.is_listener().unwrap_or(false)
+}
+
 /// Removes a Unix socket file nobody listens on; leaves anything else
 /// alone (binding then fails with "address in use", naming the path).
 pub(super) fn remove_stale_socket(path: &Path) -> io::Result<()> {

@@ -49,6 +49,51 @@ async fn embedded_adapter_passes_every_vector_under_a_prefix() {
     assert_passes(&report, "embedded at /mnt");
 }
 
+/// echo in a FastCGI daemon (in this process) behind a pool mounted in the
+/// embedded server: the gateway variables an application sees are the same
+/// as embedded (DMN-2).
+async fn daemon_echo(prefix: &str) -> (Target, tempfile::TempDir, tokio::sync::oneshot::Sender<()>) {
+    use std::sync::Arc;
+
+    use rgi_core::{Deployment, Mode, Settings};
+    use rgi_daemon::daemon::{serve, DaemonConfig, DaemonListener};
+    use rgi_daemon::{BackendAddr, Pool, PoolConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("echo.sock");
+    let daemon_listener = DaemonListener::Unix(tokio::net::UnixListener::bind(&socket).unwrap());
+    let deployment = Arc::new(Deployment::new(Mode::Daemon, Arc::new(Settings::empty())));
+    tokio::spawn(serve(
+        daemon_listener,
+        Arc::new(echo::Echo),
+        deployment,
+        DaemonConfig::default(),
+        std::future::pending(),
+    ));
+    let pool = Pool::fixed("echo", vec![BackendAddr::Unix(socket)], 16, PoolConfig::default());
+    let listener = Listener::bind(&"127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let BindAddr::Tcp(addr) = listener.local_addr().unwrap() else { panic!("tcp") };
+    let mut mounts = Mounts::new();
+    mounts.add(prefix, pool).unwrap();
+    let server = Server::builder().mounts(mounts).build();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(vec![listener], async move {
+        let _ = stopped.await;
+    }));
+    (Target { authority: addr.to_string(), prefix: prefix.to_string() }, dir, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_behind_the_pool_passes_every_vector() {
+    for prefix in ["", "/mnt"] {
+        let (target, _dir, _stop) = daemon_echo(prefix).await;
+        let vectors = vectors::builtin().unwrap();
+        let options = Options::default();
+        let report = tokio::time::timeout(Duration::from_secs(120), run(&target, &vectors, &options)).await.unwrap();
+        assert_passes(&report, &format!("daemon behind the pool at {prefix:?}"));
+    }
+}
+
 #[test]
 fn vector_files_are_well_formed_and_all_built_in() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/vectors");

@@ -17,8 +17,12 @@ const DEFAULT_BIND: &str = "127.0.0.1:8000";
 /// Runs `app` in the mode this process was started for, until it is told
 /// to stop; the process's exit status follows (`main` returns it).
 ///
-/// * With `LISTEN_FDS`/`LISTEN_PID` for this process (socket activation,
-///   the development server), an embedded server on those sockets.
+/// * With a listening socket on fd 0 (rgi's supervisor, spawn-fcgi,
+///   mod_fcgid) or `RGI_FASTCGI=unix:/path` or `host:port`, a FastCGI
+///   daemon; `RGI_CONCURRENCY` bounds the requests it handles at once and
+///   `RGI_THREADS` its worker threads.
+/// * With `LISTEN_FDS`/`LISTEN_PID` for this process (socket activation),
+///   an embedded server on those sockets.
 /// * Otherwise an embedded server on `RGI_BIND`, by default
 ///   `127.0.0.1:8000`.
 ///
@@ -66,14 +70,33 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
         Ok(target) => target,
         Err(message) => return load_failed(&format!("application factory failed: {message}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = env_number("RGI_THREADS") {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             tracing::error!("cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let mode = if std::env::var_os("RGI_DEPLOYMENT").is_some_and(|v| v == "dev") { Mode::Dev } else { Mode::Embedded };
+    let dev = std::env::var_os("RGI_DEPLOYMENT").is_some_and(|v| v == "dev");
+    if let Transport::FastCgi(listener) = transport {
+        let mode = if dev { Mode::Dev } else { Mode::Daemon };
+        let processes = env_number("RGI_PROCESSES");
+        // Without a supervisor to say, assume other processes may serve too.
+        let deployment = Deployment::new(mode, settings).with_multiprocess(processes.is_none_or(|n| n > 1));
+        let app = match target {
+            Target::App(app) => app,
+            Target::Mounts(mounts) => Arc::new(mounts) as Arc<dyn Application>,
+        };
+        return match runtime.block_on(serve_daemon(listener, app, Arc::new(deployment))) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => load_failed(&err.to_string()),
+        };
+    }
+    let mode = if dev { Mode::Dev } else { Mode::Embedded };
     let deployment = Arc::new(Deployment::new(mode, settings));
     let result = runtime.block_on(serve_embedded(transport, target, deployment));
     match result {
@@ -88,6 +111,8 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
 
 /// How this process was asked to take requests.
 enum Transport {
+    /// FastCGI, on an inherited or bound socket.
+    FastCgi(rgi_embedded::StdListener),
     /// Sockets inherited through `LISTEN_FDS`.
     Inherited(Vec<Listener>),
     /// An address to bind.
@@ -99,6 +124,18 @@ impl Transport {
     /// removes the socket-activation variables (children must not see
     /// them as their own).
     fn from_env() -> Result<Self, String> {
+        if let Ok(addr) = std::env::var("RGI_FASTCGI") {
+            let addr: BindAddr = addr.parse().map_err(|e: rgi_embedded::Error| format!("RGI_FASTCGI: {e}"))?;
+            return bind_std(&addr)
+                .map(Transport::FastCgi)
+                .map_err(|e| format!("RGI_FASTCGI: cannot listen on {addr}: {e}"));
+        }
+        if rgi_embedded::is_listening_socket(0) {
+            let listener = rgi_embedded::from_fd(0).and_then(|l| {
+                l.into_std().map_err(|e| rgi_embedded::Error::Inherited { fd: 0, reason: e.to_string() })
+            });
+            return listener.map(Transport::FastCgi).map_err(|e| e.to_string());
+        }
         let pid = std::env::var("LISTEN_PID").ok();
         let fds = std::env::var("LISTEN_FDS").ok();
         if let Some(listeners) =
@@ -115,6 +152,44 @@ impl Transport {
     }
 }
 
+fn bind_std(addr: &BindAddr) -> std::io::Result<rgi_embedded::StdListener> {
+    Ok(match addr {
+        BindAddr::Tcp(a) => rgi_embedded::StdListener::Tcp(std::net::TcpListener::bind(a)?),
+        BindAddr::Unix(path) => {
+            let _ = std::fs::remove_file(path);
+            rgi_embedded::StdListener::Unix(std::os::unix::net::UnixListener::bind(path)?)
+        }
+    })
+}
+
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+/// Serves as a FastCGI daemon until SIGTERM or SIGINT (DEP-1).
+async fn serve_daemon(
+    listener: rgi_embedded::StdListener,
+    app: Arc<dyn Application>,
+    deployment: Arc<Deployment>,
+) -> Result<(), rgi_core::Error> {
+    use rgi_daemon::daemon::{serve, DaemonConfig, DaemonListener};
+    let listener = match listener {
+        rgi_embedded::StdListener::Unix(l) => {
+            l.set_nonblocking(true)?;
+            DaemonListener::Unix(tokio::net::UnixListener::from_std(l)?)
+        }
+        rgi_embedded::StdListener::Tcp(l) => {
+            l.set_nonblocking(true)?;
+            DaemonListener::Tcp(tokio::net::TcpListener::from_std(l)?)
+        }
+    };
+    let mut config = DaemonConfig::default();
+    if let Some(n) = env_number("RGI_CONCURRENCY") {
+        config.concurrency = n.max(1);
+    }
+    serve(listener, app, deployment, config, rgi_embedded::shutdown_signal()).await
+}
+
 async fn serve_embedded(
     transport: Transport,
     target: Target,
@@ -123,6 +198,7 @@ async fn serve_embedded(
     let listeners = match transport {
         Transport::Inherited(listeners) => listeners,
         Transport::Bind(addr) => vec![Listener::bind(&addr).await?],
+        Transport::FastCgi(_) => return Ok(()),
     };
     let mut config = Config::default();
     config.access_log = std::env::var_os("RGI_ACCESS_LOG").is_some_and(|v| v != "0" && !v.is_empty());

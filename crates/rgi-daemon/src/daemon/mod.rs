@@ -1,0 +1,112 @@
+//! The daemon side: an application served over FastCGI (responder role),
+//! as the same binary does when started with a listening socket on fd 0.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rgi_core::{Application, Deployment};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+mod conn;
+mod request;
+mod response;
+
+/// How a daemon serves.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DaemonConfig {
+    /// Requests the application handles at once; more wait their turn
+    /// (mod_wsgi's `threads`). Default 100.
+    pub concurrency: usize,
+    /// Largest PARAMS stream accepted, in bytes. Default 64 KiB.
+    pub max_params_bytes: usize,
+    /// Largest request body; `None` for no limit. Default 16 MiB.
+    pub max_body_bytes: Option<u64>,
+    /// Time in-flight requests get after a stop signal. Default 30 s.
+    pub grace_period: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 100,
+            max_params_bytes: 64 * 1024,
+            max_body_bytes: Some(16 * 1024 * 1024),
+            grace_period: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where a daemon accepts front connections.
+#[derive(Debug)]
+pub enum DaemonListener {
+    /// A Unix socket (the supervisor's, or `RGI_FASTCGI=unix:/path`).
+    Unix(UnixListener),
+    /// TCP (`RGI_FASTCGI=127.0.0.1:9000`, for a front on another host).
+    Tcp(TcpListener),
+}
+
+pub(crate) struct Shared {
+    pub(crate) app: Arc<dyn Application>,
+    pub(crate) config: DaemonConfig,
+    pub(crate) deployment: Arc<Deployment>,
+    pub(crate) permits: Semaphore,
+}
+
+/// Serves `app` over FastCGI on `listener` until `shutdown` completes, then
+/// lets requests in flight finish within the grace period (SRV-9).
+///
+/// The application's `startup` runs first; its failure is returned before
+/// a connection is accepted, which is how a supervisor's readiness probe
+/// (GET_VALUES) tells a loaded daemon from one that failed (DMN-5).
+pub async fn serve(
+    listener: DaemonListener,
+    app: Arc<dyn Application>,
+    deployment: Arc<Deployment>,
+    config: DaemonConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), rgi_core::Error> {
+    app.startup().await?;
+    let shared = Arc::new(Shared { permits: Semaphore::new(config.concurrency.max(1)), app, config, deployment });
+    let stopping = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracing::info!(pid = std::process::id(), mode = %shared.deployment.mode(), "daemon ready for FastCGI connections");
+    let accepting = accept_loop(listener, Arc::clone(&shared), tracker.clone(), stopping.clone());
+    tokio::select! {
+        () = accepting => {}
+        () = shutdown => {}
+    }
+    stopping.cancel();
+    tracker.close();
+    let grace = shared.config.grace_period;
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(requests = tracker.len(), "grace period over; dropping the requests still in flight");
+    }
+    shared.app.shutdown().await;
+    Ok(())
+}
+
+async fn accept_loop(listener: DaemonListener, shared: Arc<Shared>, tracker: TaskTracker, stopping: CancellationToken) {
+    loop {
+        let accepted = match &listener {
+            DaemonListener::Unix(l) => l.accept().await.map(|(s, _)| conn::Stream::Unix(s)),
+            DaemonListener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                let _ = s.set_nodelay(true);
+                conn::Stream::Tcp(s)
+            }),
+        };
+        match accepted {
+            Ok(stream) => {
+                tracker.spawn(conn::serve(stream, Arc::clone(&shared), tracker.clone(), stopping.clone()));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! One request forwarded to one daemon over FastCGI.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use http::header::{HeaderName, HeaderValue};
+use http::StatusCode;
+use http_body::{Body as _, Frame, SizeHint};
+use rgi_core::{Body, Error, Request, Response};
+use rgi_fastcgi::{
+    encode_abort_request, encode_begin_request, encode_empty, encode_pair, encode_stream, Decoder, Record, RecordType,
+    Role,
+};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::task::JoinHandle;
+
+use super::conn::Conn;
+use super::{plain, Backend, Group, PoolEvent, Slot};
+
+/// FastCGI request id: one request per connection at a time.
+const ID: u16 = 1;
+
+/// Forwards `request` to the slot's backend and returns its response, or
+/// the pool's own 502/503/504 naming what went wrong.
+pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) -> Response {
+    let backend = Arc::clone(&slot.backend);
+    let (http_request, environ) = request.into_parts();
+    let (head, body) = http_request.into_parts();
+    let mut out = BytesMut::with_capacity(1024);
+    encode_begin_request(&mut out, ID, Role::Responder, true);
+    let mut params = BytesMut::with_capacity(768);
+    environ.for_each_cgi_var(&head, |name, value| encode_pair(&mut params, name.as_bytes(), value));
+    encode_stream(&mut out, RecordType::Params, ID, &params);
+    encode_empty(&mut out, RecordType::Params, ID);
+    let bodiless = body.is_end_stream();
+    if bodiless {
+        encode_empty(&mut out, RecordType::Stdin, ID);
+    }
+    // A kept connection the daemon has since closed fails at once; a
+    // request without a body is then safely sent again on a new one.
+    let mut attempt = 0;
+    let mut body = Some(body);
+    loop {
+        attempt += 1;
+        let (mut conn, reused) = match backend.take_idle() {
+            Some(conn) => (conn, true),
+            None => match Conn::connect(&backend.addr, group.config.connect_timeout).await {
+                Ok(conn) => (conn, false),
+                Err(err) => {
+                    let status = if err.kind() == io::ErrorKind::TimedOut {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::BAD_GATEWAY
+                    };
+                    return group.refuse(status, &format!("cannot connect to {}: {err}", describe(&backend)));
+                }
+            },
+        };
+        if let Err(err) = conn.write_all(&out).await {
+            if reused && bodiless && attempt == 1 {
+                continue;
+            }
+            return group
+                .refuse(StatusCode::BAD_GATEWAY, &format!("cannot send the request to {}: {err}", describe(&backend)));
+        }
+        let (io, pump) = match body.take().filter(|_| !bodiless) {
+            None => (Io::Whole(Some(conn)), None),
+            Some(body) => {
+                let (read, write) = tokio::io::split(conn);
+                (Io::Split(Some(read)), Some(tokio::spawn(pump(write, body))))
+            }
+        };
+        let mut exchange = Exchange { io, buf: BytesMut::with_capacity(8192), pump, backend: Arc::clone(&backend) };
+        let head = match group.config.request_timeout {
+            Some(limit) => match tokio::time::timeout(limit, exchange.read_head()).await {
+                Ok(head) => head,
+                Err(_) => {
+                    if let Some(pid) = backend.pid {
+                        group.report(PoolEvent::Stuck { pid });
+                    }
+                    let secs = limit.as_secs_f64();
+                    return group.refuse(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        &format!("{} did not answer within {secs} s", describe(&backend)),
+                    );
+                }
+            },
+            None => exchange.read_head().await,
+        };
+        return match head {
+            Ok((response, initial)) => response.map(|()| Body::wrap(FrontBody::new(exchange, initial, slot))),
+            Err(HeadError::Closed { bytes: 0 }) if reused && bodiless && attempt == 1 => continue,
+            Err(HeadError::Body(err)) => {
+                let status = err.status();
+                tracing::warn!(group = %group.name, error = %err, "request body failed while forwarding");
+                plain(status, "the request body could not be read")
+            }
+            Err(err) => group.refuse(StatusCode::BAD_GATEWAY, &format!("{}: {err}", describe(&backend))),
+        };
+    }
+}
+
+fn describe(backend: &Backend) -> String {
+    match backend.pid {
+        Some(pid) => format!("daemon pid {pid} ({})", backend.addr),
+        None => format!("daemon {}", backend.addr),
+    }
+}
+
+/// Streams the request body as STDIN; hands the write side back when done.
+async fn pump(mut write: WriteHalf<Conn>, mut body: Body) -> Result<WriteHalf<Conn>, Error> {
+    let mut out = BytesMut::new();
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    out.clear();
+                    encode_stream(&mut out, RecordType::Stdin, ID, data);
+                    write.write_all(&out).await.map_err(Error::io)?;
+                }
+            }
+            Some(Err(err)) => {
+                // The daemon must not take a cut-off body for a whole one.
+                out.clear();
+                encode_abort_request(&mut out, ID);
+                let _ = write.write_all(&out).await;
+                return Err(err);
+            }
+            None => break,
+        }
+    }
+    out.clear();
+    encode_empty(&mut out, RecordType::Stdin, ID);
+    write.write_all(&out).await.map_err(Error::io)?;
+    Ok(write)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum HeadError {
+    #[error("closed the connection after {bytes} bytes, before a response head (it may have crashed)")]
+    Closed { bytes: usize },
+    #[error("ended the request without a response")]
+    Ended,
+    #[error("sent an invalid response head: {0}")]
+    Invalid(String),
+    #[error("sent invalid FastCGI: {0}")]
+    Protocol(#[from] rgi_fastcgi::DecodeError),
+    #[error("read failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("the request body failed: {0}")]
+    Body(Error),
+}
+
+/// The read side of a connection, whole or split from a pumping writer.
+enum Io {
+    Whole(Option<Conn>),
+    Split(Option<ReadHalf<Conn>>),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Whole(Some(c)) => Pin::new(c).poll_read(cx, buf),
+            Io::Split(Some(r)) => Pin::new(r).poll_read(cx, buf),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+struct Exchange {
+    io: Io,
+    buf: BytesMut,
+    pump: Option<JoinHandle<Result<WriteHalf<Conn>, Error>>>,
+    backend: Arc<Backend>,
+}
+
+impl Exchange {
+    /// Reads STDOUT until the CGI response head is whole; returns the
+    /// response head and the body bytes that came with it.
+    async fn read_head(&mut self) -> Result<(http::Response<()>, Bytes), HeadError> {
+        let decoder = Decoder::new();
+        let mut stdout = BytesMut::new();
+        let mut received = 0;
+        loop {
+            while let Some(record) = decoder.decode(&mut self.buf)? {
+                match record {
+                    Record::Stdout { data, .. } => {
+                        stdout.extend_from_slice(&data);
+                        if let Some(parsed) = parse_head(&mut stdout)? {
+                            return Ok(parsed);
+                        }
+                    }
+                    Record::Stderr { data, .. } => log_stderr(&self.backend, &data),
+                    Record::EndRequest { .. } => return Err(HeadError::Ended),
+                    _ => {}
+                }
+            }
+            self.buf.reserve(16 * 1024);
+            let read = {
+                let io = &mut self.io;
+                let buf = &mut self.buf;
+                match self.pump.as_mut() {
+                    Some(pump) if !pump.is_finished() => {
+                        tokio::select! {
+                            n = tokio::io::AsyncReadExt::read_buf(io, buf) => n,
+                            result = pump => {
+                                if let Ok(Err(err)) = result {
+                                    if err.is_body_too_large() || err.is_timeout() || err.is_bad_request() {
+                                        return Err(HeadError::Body(err));
+                                    }
+                                }
+                                self.pump = None;
+                                continue;
+                            }
+                        }
+                    }
+                    _ => tokio::io::AsyncReadExt::read_buf(io, buf).await,
+                }
+            };
+            match read? {
+                0 => return Err(HeadError::Closed { bytes: received }),
+                n => received += n,
+            }
+        }
+    }
+
+    /// Gives the connection back to the backend, if it is whole again.
+    fn release(&mut self) {
+        let conn = match &mut self.io {
+            Io::Whole(conn) => conn.take(),
+            Io::Split(read) => {
+                // Only a writer that finished cleanly leaves a usable connection.
+                let write = match self.pump.take().map(|p| (p.is_finished(), p)) {
+                    Some((true, pump)) => pump.now_or_never().and_then(|r| r.ok()).and_then(Result::ok),
+                    Some((false, pump)) => {
+                        pump.abort();
+                        None
+                    }
+                    None => None,
+                };
+                match (read.take(), write) {
+                    (Some(read), Some(write)) => Some(read.unsplit(write)),
+                    _ => None,
+                }
+            }
+        };
+        if let Some(conn) = conn {
+            if self.buf.is_empty() {
+                self.backend.put_idle(conn);
+            }
+        }
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(pump) = self.pump.take() {
+            pump.abort();
+        }
+    }
+}
+
+fn log_stderr(backend: &Backend, data: &[u8]) {
+    for line in String::from_utf8_lossy(data).lines().filter(|l| !l.is_empty()) {
+        tracing::warn!(pid = ?backend.pid, "daemon stderr: {line}");
+    }
+}
+
+/// Parses a CGI response head (`Status:` and fields) once `stdout` holds
+/// all of it; the rest of `stdout` is body.
+fn parse_head(stdout: &mut BytesMut) -> Result<Option<(http::Response<()>, Bytes)>, HeadError> {
+    let mut fields = [httparse::EMPTY_HEADER; 100];
+    let (len, fields) = match httparse::parse_headers(stdout, &mut fields) {
+        Ok(httparse::Status::Complete((len, fields))) => (len, fields),
+        Ok(httparse::Status::Partial) if stdout.len() > 64 * 1024 => {
+            return Err(HeadError::Invalid("longer than 64 KiB".into()));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(HeadError::Invalid(e.to_string())),
+    };
+    let mut response = http::Response::new(());
+    let mut status = None;
+    for field in fields.iter() {
+        if field.name.eq_ignore_ascii_case("status") {
+            let code = field.value.get(..3).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
+            status =
+                Some(code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or_else(|| {
+                    HeadError::Invalid(format!("bad Status {:?}", String::from_utf8_lossy(field.value)))
+                })?);
+            continue;
+        }
+        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|e| HeadError::Invalid(e.to_string()))?;
+        let value = HeaderValue::from_bytes(field.value).map_err(|e| HeadError::Invalid(e.to_string()))?;
+        response.headers_mut().append(name, value);
+    }
+    // CGI: a Location without a Status is a redirect.
+    *response.status_mut() = status.unwrap_or(if response.headers().contains_key(http::header::LOCATION) {
+        StatusCode::FOUND
+    } else {
+        StatusCode::OK
+    });
+    let rest = stdout.split_off(len).freeze();
+    Ok(Some((response, rest)))
+}
+
+/// The response body, read from STDOUT records as the client takes it.
+struct FrontBody {
+    exchange: Exchange,
+    pending: Bytes,
+    done: bool,
+    slot: Option<Slot>,
+    decoder: Decoder,
+    /// The daemon sent bytes that are not FastCGI.
+    broken: Option<rgi_fastcgi::DecodeError>,
+}
+
+impl FrontBody {
+    fn new(exchange: Exchange, pending: Bytes, slot: Slot) -> Self {
+        let mut body = Self { exchange, pending, done: false, slot: Some(slot), decoder: Decoder::new(), broken: None };
+        body.settle();
+        body
+    }
+
+    /// Handles the records already buffered that need no more reading: an
+    /// END_REQUEST usually arrives with the last data, and a server that
+    /// stops at Content-Length bytes never polls for it. Data found is kept
+    /// for the next poll.
+    fn settle(&mut self) {
+        while !self.done {
+            match self.decoder.decode(&mut self.exchange.buf) {
+                Ok(Some(Record::Stdout { data, .. })) if !data.is_empty() => {
+                    if self.pending.is_empty() {
+                        self.pending = data;
+                    } else {
+                        let mut joined = BytesMut::from(&self.pending[..]);
+                        joined.extend_from_slice(&data);
+                        self.pending = joined.freeze();
+                    }
+                }
+                Ok(Some(Record::Stderr { data, .. })) => log_stderr(&self.exchange.backend, &data),
+                Ok(Some(Record::EndRequest { .. })) => self.finish(),
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(err) => {
+                    self.broken = Some(err);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        if self.exchange.backend.count_served() {
+            if let (Some(pid), Some(slot)) = (self.exchange.backend.pid, &self.slot) {
+                if let Some(group) = &slot.group {
+                    group.report(PoolEvent::Recycle { pid });
+                }
+            }
+        }
+        self.exchange.release();
+        self.slot = None;
+    }
+}
+
+impl Drop for FrontBody {
+    fn drop(&mut self) {
+        // A client that stopped reading at Content-Length may still have
+        // left a whole exchange behind; otherwise the connection closes,
+        // which tells the daemon to drop the request (APP-7).
+        self.settle();
+    }
+}
+
+impl http_body::Body for FrontBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        loop {
+            if !this.pending.is_empty() {
+                let data = std::mem::take(&mut this.pending);
+                this.settle();
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            this.settle();
+            if let Some(err) = this.broken.take() {
+                this.done = true;
+                return Poll::Ready(Some(Err(Error::closed(Some(err.into())))));
+            }
+            if !this.pending.is_empty() || this.done {
+                continue;
+            }
+            // Nothing whole is buffered: read more.
+            this.exchange.buf.reserve(16 * 1024);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.exchange.io), cx, &mut this.exchange.buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(err)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(Error::closed(Some(err.into())))));
+                }
+                Poll::Ready(Ok(0)) => {
+                    // The daemon died mid-response: the client must see a
+                    // cut-off body, not a complete one (BODY-6).
+                    this.done = true;
+                    let cause = "the daemon closed the connection mid-response";
+                    return Poll::Ready(Some(Err(Error::closed(Some(cause.into())))));
+                }
+                Poll::Ready(Ok(_)) => {}
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.pending.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::new()
+    }
+}

@@ -1,0 +1,112 @@
+//! The only module with `unsafe`: user and group lookups, and what a
+//! daemon's process does between fork and exec.
+
+use std::ffi::CString;
+use std::io;
+
+/// The uid and primary gid of user `name`.
+pub(crate) fn user_ids(name: &str) -> io::Result<(u32, u32)> {
+    let c_name = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "user name has a NUL"))?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: passwd is plain old data; getpwnam_r writes into `pwd` and
+    // `buf` (whose length we pass) and sets `result` to &pwd or null.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwnam_r(c_name.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result);
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        if result.is_null() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no user named {name:?}")));
+        }
+        Ok((pwd.pw_uid, pwd.pw_gid))
+    }
+}
+
+/// The gid of group `name`.
+pub(crate) fn group_id(name: &str) -> io::Result<u32> {
+    let c_name = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "group name has a NUL"))?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: as for getpwnam_r above, with struct group.
+    unsafe {
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc = libc::getgrnam_r(c_name.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result);
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        if result.is_null() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no group named {name:?}")));
+        }
+        Ok(grp.gr_gid)
+    }
+}
+
+/// This process's effective uid.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// Changes the group owner of a path (for sockets a front in that group
+/// connects to).
+pub(crate) fn chown_group(path: &std::path::Path, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(path, None, Some(gid))
+}
+
+/// Sends `signal` to process `pid`.
+pub(crate) fn kill(pid: u32, signal: i32) -> io::Result<()> {
+    let pid = i32::try_from(pid).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: kill(2) with a pid we started; no memory is involved.
+    if unsafe { libc::kill(pid, signal) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Prepares a command so that, in the child between fork and exec, the
+/// umask is set, the child dies with its supervisor, and no descriptor
+/// but 0, 1 and 2 survives the exec (DMN-10): descriptors this process
+/// inherited without close-on-exec would otherwise reach every daemon.
+pub(crate) fn prepare_child(cmd: &mut tokio::process::Command, umask: Option<u32>) {
+    // Read before fork: the child compares it with its parent after.
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only async-signal-safe functions (umask, prctl, getppid, close_range,
+    // getrlimit, fcntl) and touches no memory shared with other threads.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(mask) = umask {
+                libc::umask(mask as libc::mode_t);
+            }
+            // The daemon gets SIGTERM if the supervisor dies without
+            // stopping it, so no orphan serves on.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // The supervisor may already have died before prctl took effect.
+            if libc::getppid() != parent as libc::pid_t {
+                return Err(io::Error::other("supervisor exited while starting the daemon"));
+            }
+            // Close-on-exec rather than close: std's own pipe that reports
+            // a failed exec must stay open until the exec.
+            let cloexec = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            if cloexec != 0 {
+                let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                    limit.rlim_cur.min(65_536)
+                } else {
+                    4096
+                };
+                for fd in 3..max as libc::c_int {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags >= 0 {
+                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,281 @@
+//! Static files as an rgi [`Application`]: mount a directory at a prefix
+//! of the production server or the development server.
+//!
+//! * `GET` and `HEAD` only (others get `405` with `Allow`).
+//! * `ETag` and `Last-Modified`, answered with `304` to `If-None-Match` and
+//!   `If-Modified-Since`.
+//! * One byte range per request (`Range`, `If-Range`); `416` when none of
+//!   the file is in it. Several ranges get the whole file, as RFC 9110 allows.
+//! * `Content-Type` from the extension, `charset=utf-8` for text.
+//! * No way out of the root (DMN-12): a request is resolved from the
+//!   decoded segments of PATH_INFO, and a segment that is `.`, `..`, holds a
+//!   `/` (from `%2F`), a backslash or a NUL is refused; the resolved path
+//!   must lie under the root after symbolic links are followed.
+//!
+//! ```no_run
+//! let files = rgi_static::StaticFiles::new("public").unwrap();
+//! ```
+
+use std::path::{Component, Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
+use rgi_core::{async_trait, Application, Body, Error, Request, Response};
+
+/// A directory served as files.
+#[derive(Debug, Clone)]
+pub struct StaticFiles {
+    root: PathBuf,
+    index: Option<String>,
+}
+
+impl StaticFiles {
+    /// Serves `root`, which must be a directory.
+    pub fn new(root: impl AsRef<Path>) -> std::io::Result<Self> {
+        let root = root.as_ref().canonicalize()?;
+        if !root.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        Ok(Self { root, index: Some("index.html".into()) })
+    }
+
+    /// The file served for a directory (default `index.html`); `None`
+    /// serves nothing for directories.
+    pub fn index(mut self, index: Option<&str>) -> Self {
+        self.index = index.map(str::to_string);
+        self
+    }
+
+    /// The served directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file a request names, if it names one under the root.
+    fn resolve(&self, request: &Request) -> Result<Resolved, StatusCode> {
+        let mut path = self.root.clone();
+        for segment in request.environ().path_segments() {
+            if segment.is_empty() {
+                continue;
+            }
+            let safe = segment != "."
+                && segment != ".."
+                && !segment.contains(['/', '\\', '\0'])
+                && Path::new(segment.as_ref()).components().all(|c| matches!(c, Component::Normal(_)));
+            if !safe {
+                tracing::warn!(path = %request.environ().raw_path_info(), "static file request trying to leave its root");
+                return Err(StatusCode::NOT_FOUND);
+            }
+            path.push(segment.as_ref());
+        }
+        let real = path.canonicalize().map_err(|_| StatusCode::NOT_FOUND)?;
+        if !real.starts_with(&self.root) {
+            tracing::warn!(path = %request.environ().raw_path_info(), "static file request leads outside its root");
+            return Err(StatusCode::NOT_FOUND);
+        }
+        if real.is_dir() {
+            if !request.environ().path_info().ends_with('/') {
+                return Ok(Resolved::SlashRedirect);
+            }
+            let index = self.index.as_ref().ok_or(StatusCode::NOT_FOUND)?;
+            let file = real.join(index).canonicalize().map_err(|_| StatusCode::NOT_FOUND)?;
+            if !file.starts_with(&self.root) || !file.is_file() {
+                return Err(StatusCode::NOT_FOUND);
+            }
+            return Ok(Resolved::File(file));
+        }
+        if real.is_file() {
+            Ok(Resolved::File(real))
+        } else {
+            Err(StatusCode::NOT_FOUND)
+        }
+    }
+}
+
+enum Resolved {
+    File(PathBuf),
+    SlashRedirect,
+}
+
+#[async_trait]
+impl Application for StaticFiles {
+    async fn call(&self, request: Request) -> Result<Response, Error> {
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served here");
+            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return Ok(r);
+        }
+        let path = match self.resolve(&request) {
+            Ok(Resolved::File(path)) => path,
+            Ok(Resolved::SlashRedirect) => {
+                let env = request.environ();
+                let mut location = format!("{}{}/", env.raw_script_name(), env.raw_path_info());
+                if !env.query_string().is_empty() {
+                    location = format!("{location}?{}", env.query_string());
+                }
+                let mut r = text(StatusCode::MOVED_PERMANENTLY, "a directory: its address ends with /");
+                r.headers_mut().insert(header::LOCATION, HeaderValue::try_from(location).map_err(Error::new)?);
+                return Ok(r);
+            }
+            Err(status) => return Ok(text(status, "no such file")),
+        };
+        let file = tokio::task::spawn_blocking(move || std::fs::File::open(&path).map(|f| (f, path)))
+            .await
+            .map_err(Error::new)?;
+        let (file, path) = match file {
+            Ok(opened) => opened,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Ok(text(StatusCode::FORBIDDEN, "not readable"))
+            }
+            Err(_) => return Ok(text(StatusCode::NOT_FOUND, "no such file")),
+        };
+        let meta = file.metadata()?;
+        serve(&request, file, &path, meta.len(), meta.modified().unwrap_or(UNIX_EPOCH))
+    }
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    let mut r = Response::new(Body::from(format!(
+        "{} {}: {message}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn serve(
+    request: &Request,
+    file: std::fs::File,
+    path: &Path,
+    len: u64,
+    modified: SystemTime,
+) -> Result<Response, Error> {
+    let mtime = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let etag = format!("W/\"{len:x}-{:x}\"", mtime.as_nanos());
+    let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime.as_secs()));
+    let headers = request.headers();
+    let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        Some(tags) => tags.split(',').map(str::trim).any(|t| t == "*" || weak_eq(t, &etag)),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok())
+            .is_some_and(|since| UNIX_EPOCH + std::time::Duration::from_secs(mtime.as_secs()) <= since),
+    };
+    let mut response = Response::new(Body::empty());
+    let h = response.headers_mut();
+    h.insert(header::ETAG, HeaderValue::try_from(&etag).map_err(Error::new)?);
+    h.insert(header::LAST_MODIFIED, HeaderValue::try_from(&last_modified).map_err(Error::new)?);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_TYPE, content_type(path));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if not_modified {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(response);
+    }
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| if_range_holds(headers.get(header::IF_RANGE), &etag, &last_modified));
+    match range.map(|r| parse_range(r, len)) {
+        Some(Some(Ok((start, end)))) => {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let h = response.headers_mut();
+            h.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::try_from(format!("bytes {start}-{end}/{len}")).map_err(Error::new)?,
+            );
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+            *response.body_mut() = Body::file_range(file, start, end - start + 1);
+        }
+        Some(Some(Err(()))) => {
+            *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_RANGE, HeaderValue::try_from(format!("bytes */{len}")).map_err(Error::new)?);
+        }
+        // No Range, or one we serve whole (several ranges, or malformed).
+        _ => {
+            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            *response.body_mut() = Body::file_range(file, 0, len);
+        }
+    }
+    Ok(response)
+}
+
+fn weak_eq(a: &str, b: &str) -> bool {
+    a.trim_start_matches("W/") == b.trim_start_matches("W/")
+}
+
+fn if_range_holds(if_range: Option<&HeaderValue>, etag: &str, last_modified: &str) -> bool {
+    match if_range.and_then(|v| v.to_str().ok()) {
+        None => true,
+        // Weak tags never satisfy If-Range (RFC 9110 13.1.5): ranges are then ignored.
+        Some(v) if v.starts_with('"') || v.starts_with("W/") => !etag.starts_with("W/") && v == etag,
+        Some(date) => date == last_modified,
+    }
+}
+
+/// One range of `bytes=` against a file of `len` bytes: `Some(Ok((first,
+/// last)))` to serve, `Some(Err(()))` when unsatisfiable, `None` to serve
+/// the whole file (several ranges, or a form not understood).
+fn parse_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let (first, last) = (first.trim(), last.trim());
+    let range = if first.is_empty() {
+        let suffix: u64 = last.parse().ok()?;
+        if suffix == 0 || len == 0 {
+            return Some(Err(()));
+        }
+        (len.saturating_sub(suffix), len - 1)
+    } else {
+        let start: u64 = first.parse().ok()?;
+        let end =
+            if last.is_empty() { len.saturating_sub(1) } else { last.parse::<u64>().ok()?.min(len.saturating_sub(1)) };
+        if !last.is_empty() && last.parse::<u64>().ok()? < start {
+            return None;
+        }
+        if start >= len {
+            return Some(Err(()));
+        }
+        (start, end)
+    };
+    Some(Ok(range))
+}
+
+fn content_type(path: &Path) -> HeaderValue {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let text = mime.type_() == mime_guess::mime::TEXT
+        || mime.essence_str() == "application/javascript"
+        || mime.essence_str() == "application/json";
+    let value =
+        if text && mime.get_param("charset").is_none() { format!("{mime}; charset=utf-8") } else { mime.to_string() };
+    HeaderValue::try_from(value).unwrap_or(HeaderValue::from_static("application/octet-stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=95-200", 100), Some(Ok((95, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=-0", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=5-1", 100), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+        assert_eq!(parse_range("bytes=x-1", 100), None);
+    }
+}

@@ -1,0 +1,69 @@
+// cargo build -p rgi-test-app     (the supervisor and interop tests run it as a daemon)
+//! A fixture for the daemon tests. Paths:
+//!
+//! * `/pid`: this process's id.
+//! * `/slow?ms=N`: answers after N milliseconds.
+//! * `/hang`: never answers (a stuck handler, awaiting forever).
+//! * `/spin`: never answers, and blocks its thread (a CPU-stuck handler).
+//! * `/panic`: panics.
+//! * `/abort`: aborts the whole process.
+//! * `/fds`: this process's open descriptors, one `N -> target` per line.
+//! * `/uid`: the process's real and effective uid and gid.
+//! * anything else: `ok <pid>`.
+//!
+//! `RGI_TEST_FAIL_START=1` makes the application fail to load (exit 78).
+
+use std::time::Duration;
+
+use rgi::{async_trait, Application, Body, Error, Request, Response, Settings};
+
+struct TestApp;
+
+#[async_trait]
+impl Application for TestApp {
+    async fn call(&self, request: Request) -> Result<Response, Error> {
+        let pid = std::process::id();
+        let text = match request.environ().path_info() {
+            "/pid" => pid.to_string(),
+            "/slow" => {
+                let ms =
+                    request.environ().query_string().strip_prefix("ms=").and_then(|v| v.parse().ok()).unwrap_or(1000);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                format!("slept {ms} ms in {pid}")
+            }
+            "/hang" => std::future::pending().await,
+            "/spin" => loop {
+                std::hint::spin_loop();
+            },
+            "/panic" => panic!("the test app panics on /panic"),
+            "/abort" => std::process::abort(),
+            "/fds" => {
+                let mut out = String::new();
+                for entry in std::fs::read_dir("/proc/self/fd")? {
+                    let entry = entry?;
+                    let target = std::fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_default();
+                    out.push_str(&format!("{} -> {target}\n", entry.file_name().to_string_lossy()));
+                }
+                out
+            }
+            "/uid" => std::fs::read_to_string("/proc/self/status")?
+                .lines()
+                .filter(|l| l.starts_with("Uid:") || l.starts_with("Gid:") || l.starts_with("Groups:"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => format!("ok {pid}"),
+        };
+        Ok(Response::new(Body::from(text)))
+    }
+}
+
+fn build(_settings: &Settings) -> Result<TestApp, String> {
+    if std::env::var_os("RGI_TEST_FAIL_START").is_some_and(|v| v == "1") {
+        return Err("RGI_TEST_FAIL_START=1: refusing to start, as asked".into());
+    }
+    Ok(TestApp)
+}
+
+fn main() -> std::process::ExitCode {
+    rgi::run_with(build)
+}

@@ -1,0 +1,321 @@
+//! The configuration file: listeners, process groups, mounts.
+//!
+//! ```toml
+//! [server]
+//! listen = ["127.0.0.1:8000"]
+//! status = "/server-status"
+//!
+//! [groups.app]
+//! command = ["../target/release/hello"]
+//! processes = 2
+//!
+//! [[mounts]]
+//! prefix = "/"
+//! group = "app"
+//! ```
+//!
+//! Relative paths are relative to the file's directory. Times are seconds.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rgi_daemon::{GroupConfig, PoolConfig};
+use rgi_embedded::{BindAddr, Limits};
+use serde::Deserialize;
+
+/// Why a configuration file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// It could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It is not valid TOML or does not have the expected shape.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// It is well-formed but does not make sense.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    groups: BTreeMap<String, GroupSection>,
+    #[serde(default)]
+    mounts: Vec<MountSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ServerSection {
+    #[serde(default)]
+    listen: Vec<String>,
+    socket_dir: Option<PathBuf>,
+    socket_group: Option<String>,
+    status: Option<String>,
+    #[serde(default)]
+    access_log: bool,
+    grace_period: Option<f64>,
+    #[serde(default)]
+    limits: LimitsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct LimitsSection {
+    header_read_timeout: Option<f64>,
+    max_header_bytes: Option<usize>,
+    max_header_count: Option<usize>,
+    max_header_field_bytes: Option<usize>,
+    max_uri_bytes: Option<usize>,
+    max_body_bytes: Option<u64>,
+    body_read_timeout: Option<f64>,
+    keep_alive_timeout: Option<f64>,
+    max_connections: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct GroupSection {
+    command: Vec<String>,
+    processes: Option<usize>,
+    concurrency: Option<usize>,
+    threads: Option<usize>,
+    user: Option<String>,
+    group: Option<String>,
+    umask: Option<String>,
+    working_dir: Option<PathBuf>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    settings: Option<PathBuf>,
+    display_name: Option<String>,
+    max_requests: Option<u64>,
+    max_requests_jitter: Option<u64>,
+    restart_interval: Option<f64>,
+    graceful_timeout: Option<f64>,
+    startup_timeout: Option<f64>,
+    request_timeout: Option<f64>,
+    connect_timeout: Option<f64>,
+    queue_timeout: Option<f64>,
+    reload_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct MountSection {
+    prefix: String,
+    group: Option<String>,
+    #[serde(rename = "static")]
+    static_dir: Option<PathBuf>,
+}
+
+/// What a mount serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountTarget {
+    /// A process group, by name.
+    Group(String),
+    /// A directory of static files.
+    Static(PathBuf),
+}
+
+/// A loaded, checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Where to listen.
+    pub listen: Vec<BindAddr>,
+    /// The private directory for daemon sockets; a fresh one when `None`.
+    pub socket_dir: Option<PathBuf>,
+    /// A group (a front such as nginx) allowed to reach the sockets.
+    pub socket_group: Option<String>,
+    /// The path of the status page, if any.
+    pub status: Option<String>,
+    /// The embedded server's configuration.
+    pub server: rgi_embedded::Config,
+    /// The process groups.
+    pub groups: Vec<GroupConfig>,
+    /// Mount prefixes and what they serve.
+    pub mounts: Vec<(String, MountTarget)>,
+}
+
+fn secs(v: f64) -> Duration {
+    Duration::from_secs_f64(v.max(0.0))
+}
+
+impl Config {
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks configuration text; `path` names it and anchors
+    /// its relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start).min(text.len());
+            let before = &text[..offset];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            ConfigError::Syntax { path: path.to_path_buf(), line, column, message: e.message().trim_end().to_string() }
+        })?;
+        let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let relative = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+
+        let listen = file
+            .server
+            .listen
+            .iter()
+            .map(|a| a.parse::<BindAddr>().map_err(|e| invalid(format!("[server] listen: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut server = rgi_embedded::Config::default();
+        server.access_log = file.server.access_log;
+        if let Some(g) = file.server.grace_period {
+            server.grace_period = secs(g);
+        }
+        apply_limits(&mut server.limits, &file.server.limits);
+
+        let mut groups = Vec::new();
+        for (name, g) in &file.groups {
+            let program = g.command.first().ok_or_else(|| invalid(format!("[groups.{name}] command is empty")))?;
+            let mut command = g.command.clone();
+            // A program named by a path is found relative to the file;
+            // a bare name is looked up in PATH.
+            if program.contains('/') {
+                command[0] = relative(Path::new(program)).display().to_string();
+            }
+            let mut gc = GroupConfig::new(name, command);
+            if let Some(p) = g.processes {
+                gc.processes = p;
+            }
+            if let Some(c) = g.concurrency {
+                gc.concurrency = c;
+            }
+            gc.threads = g.threads;
+            gc.user = g.user.clone();
+            gc.group = g.group.clone();
+            gc.umask = match &g.umask {
+                Some(m) => Some(
+                    u32::from_str_radix(m, 8)
+                        .map_err(|_| invalid(format!("[groups.{name}] umask {m:?} is not octal")))?,
+                ),
+                None => None,
+            };
+            gc.working_dir = g.working_dir.as_deref().map(relative);
+            gc.env = g.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            gc.settings = g.settings.as_deref().map(relative);
+            gc.display_name = g.display_name.clone();
+            gc.max_requests = g.max_requests.unwrap_or(0);
+            gc.max_requests_jitter = g.max_requests_jitter.unwrap_or(0);
+            gc.restart_interval = g.restart_interval.map(secs);
+            if let Some(t) = g.graceful_timeout {
+                gc.graceful_timeout = secs(t);
+            }
+            if let Some(t) = g.startup_timeout {
+                gc.startup_timeout = secs(t);
+            }
+            gc.reload_file = g.reload_file.as_deref().map(relative);
+            let mut pool = PoolConfig::default();
+            if let Some(t) = g.request_timeout {
+                pool.request_timeout = (t > 0.0).then(|| secs(t));
+            }
+            if let Some(t) = g.connect_timeout {
+                pool.connect_timeout = secs(t);
+            }
+            if let Some(t) = g.queue_timeout {
+                pool.queue_timeout = secs(t);
+            }
+            gc.pool = pool;
+            if gc.processes == 0 {
+                return Err(invalid(format!("[groups.{name}] processes must be at least 1")));
+            }
+            groups.push(gc);
+        }
+
+        let mut mounts = Vec::new();
+        for m in &file.mounts {
+            let target = match (&m.group, &m.static_dir) {
+                (Some(g), None) => {
+                    if !file.groups.contains_key(g) {
+                        return Err(invalid(format!("mount {:?} names group {g:?}, which is not defined", m.prefix)));
+                    }
+                    MountTarget::Group(g.clone())
+                }
+                (None, Some(dir)) => MountTarget::Static(relative(dir)),
+                _ => return Err(invalid(format!("mount {:?} needs exactly one of `group` and `static`", m.prefix))),
+            };
+            rgi_core::path::validate_prefix(&m.prefix).map_err(|e| invalid(format!("mount: {e}")))?;
+            mounts.push((m.prefix.clone(), target));
+        }
+        if mounts.is_empty() && file.server.status.is_none() {
+            return Err(invalid("nothing to serve: add a [[mounts]] entry".into()));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            listen,
+            socket_dir: file.server.socket_dir.as_deref().map(relative),
+            socket_group: file.server.socket_group,
+            status: file.server.status,
+            server,
+            groups,
+            mounts,
+        })
+    }
+}
+
+fn apply_limits(limits: &mut Limits, s: &LimitsSection) {
+    if let Some(v) = s.header_read_timeout {
+        limits.header_read_timeout = secs(v);
+    }
+    if let Some(v) = s.max_header_bytes {
+        limits.max_header_bytes = v;
+    }
+    if let Some(v) = s.max_header_count {
+        limits.max_header_count = v;
+    }
+    if let Some(v) = s.max_header_field_bytes {
+        limits.max_header_field_bytes = v;
+    }
+    if let Some(v) = s.max_uri_bytes {
+        limits.max_uri_bytes = v;
+    }
+    if let Some(v) = s.max_body_bytes {
+        limits.max_body_bytes = Some(v);
+    }
+    if let Some(v) = s.body_read_timeout {
+        limits.body_read_timeout = secs(v);
+    }
+    if let Some(v) = s.keep_alive_timeout {
+        limits.keep_alive_timeout = secs(v);
+    }
+    if let Some(v) = s.max_connections {
+        limits.max_connections = v;
+    }
+}

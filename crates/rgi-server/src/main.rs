@@ -1,0 +1,72 @@
+// cargo build --release && target/release/rgi-server --config examples/daemon.toml --listen 127.0.0.1:8000
+//! `rgi-server --config FILE [--listen ADDR]...`: runs the production
+//! server. Exits 0 after a clean stop, 2 on a bad configuration, 1 on any
+//! other failure.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rgi_embedded::BindAddr;
+use rgi_server::{run, Config, ServerError};
+
+/// The rgi production server: listeners, daemon process groups and mounts
+/// from one TOML file.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Listen here instead of the file's [server] listen (repeatable):
+    /// host:port, [ipv6]:port or unix:/path.
+    #[arg(long)]
+    listen: Vec<String>,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RGI_LOG").unwrap_or_else(|_| "info".into());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    let listen: Result<Vec<BindAddr>, _> = cli.listen.iter().map(|a| a.parse()).collect();
+    let listen = match listen {
+        Ok(listen) => listen,
+        Err(err) => {
+            tracing::error!("--listen: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check {
+        tracing::info!(groups = config.groups.len(), mounts = config.mounts.len(), "configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            tracing::error!("cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, listen, std::future::pending())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err @ (ServerError::Config(_) | ServerError::NoListener | ServerError::Static { .. })) => {
+            tracing::error!("{err}");
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Fault tests with real processes: crashes under load, reloads under
+//! load, failed starts, hung handlers, recycling (DMN-*).
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const TWO: &str = r#"
+[server]
+status = "/server-status"
+
+[groups.t]
+command = ["{app}"]
+processes = 2
+concurrency = 50
+threads = 1
+graceful-timeout = 5
+
+[[mounts]]
+prefix = "/"
+group = "t"
+"#;
+
+#[test]
+fn a_killed_daemon_fails_only_its_own_requests_and_is_replaced() {
+    // DMN-4, DMN-9, SRV-7
+    let server = ServerProc::start(TWO);
+    let pids = server.wait_ready("t", 2, Duration::from_secs(20));
+    let addr = server.addr;
+    let handles: Vec<_> = (0..50).map(|_| std::thread::spawn(move || get(addr, "/slow?ms=1500"))).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let victim = pids[0];
+    // SAFETY: kill(2) on a daemon of the server we started.
+    assert_eq!(unsafe { libc::kill(i32::try_from(victim).unwrap(), libc::SIGKILL) }, 0);
+    let killed_at = Instant::now();
+    let results: Vec<(u16, String)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok: Vec<_> = results.iter().filter(|(s, _)| *s == 200).collect();
+    let failed: Vec<_> = results.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(failed.iter().all(|(s, _)| *s == 502), "failures other than 502: {failed:?}");
+    assert!(!failed.is_empty(), "the killed daemon had no requests in flight");
+    assert!(ok.iter().all(|(_, b)| !b.ends_with(&format!(" {victim}"))), "a response came from the killed daemon");
+    assert!(ok.len() >= 10, "the surviving daemon's requests should complete: {} ok", ok.len());
+    // A replacement serves within a second of the kill.
+    let replacement = loop {
+        let ready = server.pids("t", "ready");
+        if let Some(&new) = ready.iter().find(|p| !pids.contains(p)) {
+            break new;
+        }
+        assert!(killed_at.elapsed() < Duration::from_secs(1), "no replacement within 1 s:\n{}", server.status());
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(alive(replacement));
+    let (status, _) = get(addr, "/");
+    assert_eq!(status, 200);
+    // The exit is logged with its pid, signal and likely cause.
+    let log = server.log();
+    assert!(
+        log.contains(&format!("pid={victim}")) && log.contains("SIGKILL") && log.contains("possibly out of memory"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_reload_under_load_fails_no_request() {
+    // DMN-8
+    let server = ServerProc::start(TWO);
+    let first = server.wait_ready("t", 2, Duration::from_secs(20));
+    let addr = server.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut conn = KeepAlive::connect(addr).unwrap();
+                let mut failures = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    match conn.get("/") {
+                        Ok((200, _)) => {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok((status, body)) => failures.push(format!("{status} {body}")),
+                        Err(e) => {
+                            // A dropped client connection is a failure too.
+                            failures.push(format!("connection: {e}"));
+                            conn = KeepAlive::connect(addr).unwrap();
+                        }
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut reloads = 0;
+    while started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_secs(4));
+        server.signal(libc::SIGHUP);
+        reloads += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let failures: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed requests during {reloads} reloads: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(done.load(Ordering::Relaxed) > 1000, "too few requests to mean anything: {}", done.load(Ordering::Relaxed));
+    let now = server.wait_ready("t", 2, Duration::from_secs(20));
+    assert!(now.iter().all(|p| !first.contains(p)), "the processes were not replaced");
+    for pid in first {
+        assert!(!alive(pid), "old daemon {pid} still running");
+    }
+}
+
+#[test]
+fn an_application_that_cannot_start_stops_its_group_but_not_the_server() {
+    // DMN-6, DEP-4
+    let server = ServerProc::start(
+        r#"
+[server]
+status = "/server-status"
+
+[groups.broken]
+command = ["{app}"]
+processes = 2
+env = { RGI_TEST_FAIL_START = "1" }
+
+[groups.fine]
+command = ["{app}"]
+processes = 1
+
+[[mounts]]
+prefix = "/broken"
+group = "broken"
+
+[[mounts]]
+prefix = "/"
+group = "fine"
+"#,
+    );
+    server.wait_ready("fine", 1, Duration::from_secs(20));
+    server.wait_log(Duration::from_secs(20), "the group to stop", |l| {
+        l.contains("group stopped: its application cannot start")
+    });
+    let (status, body) = get(server.addr, "/broken/x");
+    assert_eq!(status, 503);
+    assert!(body.contains("application failed to load") && body.contains("RGI_TEST_FAIL_START"), "{body}");
+    // No crash loop: after a while, still only the first attempts.
+    std::thread::sleep(Duration::from_secs(2));
+    let starts = server.log().matches("daemon started group=broken").count();
+    assert!(starts <= 2, "{starts} starts: a crash loop");
+    assert!(server.status().contains("state: failed"));
+    assert_eq!(get(server.addr, "/").0, 200, "the other group still serves");
+}
+
+#[test]
+fn a_hung_handler_gets_504_and_its_slot_comes_back() {
+    // DMN-7
+    let server = ServerProc::start(
+        r#"
+[server]
+status = "/server-status"
+
+[groups.t]
+command = ["{app}"]
+processes = 1
+concurrency = 1
+threads = 1
+request-timeout = 1
+graceful-timeout = 2
+
+[[mounts]]
+prefix = "/"
+group = "t"
+"#,
+    );
+    let before = server.wait_ready("t", 1, Duration::from_secs(20));
+    for path in ["/hang", "/spin"] {
+        let started = Instant::now();
+        let (status, body) = get(server.addr, path);
+        assert_eq!(status, 504, "{path}: {body}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{path}: 504 came late");
+        // The slot comes back: the next request is answered.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, _) = get(server.addr, "/");
+            if status == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no request answered after the 504");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(!alive(before[0]), "the stuck daemon was not stopped");
+}
+
+#[test]
+fn processes_are_recycled_after_their_maximum_requests_without_a_failure() {
+    // DMN-4
+    let server = ServerProc::start(
+        r#"
+[server]
+status = "/server-status"
+
+[groups.t]
+command = ["{app}"]
+processes = 1
+max-requests = 20
+max-requests-jitter = 5
+
+[[mounts]]
+prefix = "/"
+group = "t"
+"#,
+    );
+    server.wait_ready("t", 1, Duration::from_secs(20));
+    let mut conn = KeepAlive::connect(server.addr).unwrap();
+    let mut pids = std::collections::BTreeSet::new();
+    for _ in 0..120 {
+        let (status, body) = conn.get("/pid").unwrap();
+        assert_eq!(status, 200);
+        pids.insert(body);
+        // Paced like real traffic: a replacement needs a moment to start,
+        // and meanwhile the old process keeps serving.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(pids.len() >= 3, "120 requests with max-requests 20..25 used {} processes", pids.len());
+    assert!(server.status().contains("failed requests: 0"));
+}
+
+#[test]
+fn daemons_are_named_for_ps_and_inherit_no_descriptors() {
+    // DMN-1, DMN-10
+    let server = ServerProc::start(TWO);
+    let pids = server.wait_ready("t", 2, Duration::from_secs(20));
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pids[0])).unwrap();
+    let argv0 = String::from_utf8_lossy(cmdline.split(|&b| b == 0).next().unwrap()).into_owned();
+    assert!(argv0.starts_with("rgi-daemon: t "), "{argv0}");
+    // The front's listening socket must not be open in any daemon...
+    let listener_inode = listening_inode(server.addr.port());
+    let (_, fds) = get(server.addr, "/fds");
+    assert!(!fds.is_empty());
+    assert!(!fds.contains(&format!("socket:[{listener_inode}]")), "the daemon holds the front's listener:\n{fds}");
+    // ...nor anything the server or this test holds, past stdio. (fd 1
+    // and 2 are pipes to the server, which shares their inodes.)
+    let theirs = open_targets(&format!("/proc/{}/fd", server.pid()));
+    let ours = open_targets("/proc/self/fd");
+    let leaked: Vec<&str> = fds
+        .lines()
+        .filter(|l| l.split(" -> ").next().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n > 2))
+        .filter(|l| {
+            let target = l.split(" -> ").nth(1).unwrap_or("");
+            (target.starts_with("socket:") || target.starts_with("pipe:"))
+                && (theirs.contains(target) || ours.contains(target))
+        })
+        .collect();
+    assert!(leaked.is_empty(), "descriptors leaked into the daemon: {leaked:?}\n{fds}");
+}
+
+fn open_targets(dir: &str) -> std::collections::HashSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|t| t.display().to_string())
+        .collect()
+}
+
+/// The inode of the TCP socket listening on `port`, from /proc/net/tcp.
+fn listening_inode(port: u16) -> String {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let local_port = f[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+        if local_port == Some(port) && f[3] == "0A" {
+            return f[9].to_string();
+        }
+    }
+    panic!("no listener on port {port}");
+}
+
+#[test]
+fn sigterm_stops_the_server_and_every_daemon() {
+    // SRV-9
+    let server = ServerProc::start(TWO);
+    let pids = server.wait_ready("t", 2, Duration::from_secs(20));
+    let status = server.stop();
+    assert!(status.success(), "{status:?}");
+    for pid in pids {
+        assert!(!alive(pid), "daemon {pid} outlived the server");
+    }
+}

@@ -51,7 +51,7 @@ async fn embedded_adapter_passes_every_vector_under_a_prefix() {
 
 /// echo in a FastCGI daemon (in this process) behind a pool mounted in the
 /// embedded server: the gateway variables an application sees are the same
-/// as embedded (DMN-2).
+/// as embedded (DMN-2, DMN-3).
 async fn daemon_echo(prefix: &str) -> (Target, tempfile::TempDir, tokio::sync::oneshot::Sender<()>) {
     use std::sync::Arc;
 

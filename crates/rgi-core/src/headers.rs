@@ -96,8 +96,10 @@ fn combine_repeated(headers: &mut HeaderMap) {
     for name in repeated {
         let separator: &[u8] = if name == header::COOKIE { b"; " } else { b", " };
         let mut joined = Vec::new();
-        for (i, value) in headers.get_all(&name).iter().enumerate() {
-            if i > 0 {
+        // Empty lines add no element to a list (RFC 9110 5.6.1), and
+        // skipping them keeps the joined value free of trailing space.
+        for value in headers.get_all(&name).iter().filter(|v| !v.is_empty()) {
+            if !joined.is_empty() {
                 joined.extend_from_slice(separator);
             }
             joined.extend_from_slice(value.as_bytes());

@@ -25,3 +25,8 @@ pub use supervisor::{GroupConfig, Reloader, SocketDir, SupervisedGroup, Supervis
 pub fn group_id(name: &str) -> std::io::Result<u32> {
     sys::group_id(name)
 }
+
+/// The uid and primary gid of a user by name.
+pub fn user_ids(name: &str) -> std::io::Result<(u32, u32)> {
+    sys::user_ids(name)
+}

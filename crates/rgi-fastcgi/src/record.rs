@@ -152,3 +152,27 @@ pub enum Record {
         id: u16,
     },
 }
+
+impl Record {
+    /// The request the record belongs to; 0 for management records.
+    ///
+    /// ```
+    /// use rgi_fastcgi::Record;
+    /// assert_eq!(Record::AbortRequest { id: 3 }.request_id(), 3);
+    /// assert_eq!(Record::UnknownType { kind: 99 }.request_id(), 0);
+    /// ```
+    pub fn request_id(&self) -> u16 {
+        match self {
+            Record::BeginRequest { id, .. }
+            | Record::AbortRequest { id }
+            | Record::EndRequest { id, .. }
+            | Record::Params { id, .. }
+            | Record::Stdin { id, .. }
+            | Record::Stdout { id, .. }
+            | Record::Stderr { id, .. }
+            | Record::Data { id, .. }
+            | Record::Other { id, .. } => *id,
+            Record::GetValues { .. } | Record::GetValuesResult { .. } | Record::UnknownType { .. } => 0,
+        }
+    }
+}

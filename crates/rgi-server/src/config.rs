@@ -219,6 +219,13 @@ impl Config {
                 gc.concurrency = c;
             }
             gc.threads = g.threads;
+            // Unknown names are configuration errors, found by --check.
+            if let Some(user) = &g.user {
+                rgi_daemon::user_ids(user).map_err(|e| invalid(format!("[groups.{name}] user {user:?}: {e}")))?;
+            }
+            if let Some(group) = &g.group {
+                rgi_daemon::group_id(group).map_err(|e| invalid(format!("[groups.{name}] group {group:?}: {e}")))?;
+            }
             gc.user = g.user.clone();
             gc.group = g.group.clone();
             gc.umask = match &g.umask {
@@ -273,6 +280,9 @@ impl Config {
             };
             rgi_core::path::validate_prefix(&m.prefix).map_err(|e| invalid(format!("mount: {e}")))?;
             mounts.push((m.prefix.clone(), target));
+        }
+        if let Some(group) = &file.server.socket_group {
+            rgi_daemon::group_id(group).map_err(|e| invalid(format!("[server] socket-group {group:?}: {e}")))?;
         }
         if mounts.is_empty() && file.server.status.is_none() {
             return Err(invalid("nothing to serve: add a [[mounts]] entry".into()));

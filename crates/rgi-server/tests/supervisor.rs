@@ -237,7 +237,7 @@ group = "t"
 
 #[test]
 fn daemons_are_named_for_ps_and_inherit_no_descriptors() {
-    // DMN-1, DMN-10
+    // DMN-1, DMN-13
     let server = ServerProc::start(TWO);
     let pids = server.wait_ready("t", 2, Duration::from_secs(20));
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", pids[0])).unwrap();
@@ -295,4 +295,89 @@ fn sigterm_stops_the_server_and_every_daemon() {
     for pid in pids {
         assert!(!alive(pid), "daemon {pid} outlived the server");
     }
+}
+
+#[test]
+fn requests_wait_for_a_daemon_that_is_still_starting() {
+    // DMN-5
+    let server = ServerProc::start(
+        r#"
+[server]
+status = "/server-status"
+
+[groups.t]
+command = ["{app}"]
+processes = 1
+env = { RGI_TEST_START_MS = "1500" }
+
+[[mounts]]
+prefix = "/"
+group = "t"
+"#,
+    );
+    // Sent while the daemon's startup still runs: it must wait, not fail.
+    let sent = Instant::now();
+    let (status, body) = get(server.addr, "/pid");
+    assert_eq!(status, 200, "{body}");
+    assert!(sent.elapsed() >= Duration::from_millis(800), "answered before the application could have started");
+    let log = server.log();
+    let ready = log.find("daemon ready").unwrap_or_else(|| panic!("no readiness logged:\n{log}"));
+    assert!(log.find("daemon started").is_some_and(|started| started < ready), "{log}");
+}
+
+#[test]
+fn a_daemon_that_never_becomes_ready_is_killed_and_the_group_refuses_in_time() {
+    // DMN-5, DMN-6
+    let server = ServerProc::start(
+        r#"
+[server]
+status = "/server-status"
+
+[groups.t]
+command = ["{app}"]
+processes = 1
+startup-timeout = 1
+queue-timeout = 2
+env = { RGI_TEST_START_MS = "600000" }
+
+[[mounts]]
+prefix = "/"
+group = "t"
+"#,
+    );
+    let started = Instant::now();
+    let (status, body) = get(server.addr, "/");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("group t"), "the refusal names the group: {body}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    server.wait_log(Duration::from_secs(10), "the slow daemon to be stopped", |l| {
+        l.contains("daemon did not become ready") && l.contains("not ready within 1 s")
+    });
+    // Its process is gone, not left running beside its replacements.
+    server.wait_log(Duration::from_secs(10), "its exit to be reaped", |l| l.contains("was killed by SIGKILL"));
+    assert!(server.status().contains("state: up") || server.status().contains("state: failed"));
+}
+
+#[test]
+fn the_status_page_reports_groups_as_text_and_openmetrics() {
+    // DMN-14
+    let server = ServerProc::start(TWO);
+    let pids = server.wait_ready("t", 2, Duration::from_secs(20));
+    for _ in 0..5 {
+        assert_eq!(get(server.addr, "/").0, 200);
+    }
+    let text = server.status();
+    assert!(
+        text.contains("group: t") && text.contains("processes: 2") && text.contains("failed requests: 0"),
+        "{text}"
+    );
+    assert!(text.contains("requests: 5"), "{text}");
+    for pid in &pids {
+        assert!(text.contains(&format!("pid {pid} ready")), "{text}");
+    }
+    let (status, metrics) = get(server.addr, "/server-status?openmetrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("rgi_group_processes{group=\"t\"} 2"), "{metrics}");
+    assert!(metrics.contains("rgi_group_requests_total{group=\"t\"} 5"), "{metrics}");
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
 }

@@ -126,9 +126,9 @@ impl Transport {
     fn from_env() -> Result<Self, String> {
         if let Ok(addr) = std::env::var("RGI_FASTCGI") {
             let addr: BindAddr = addr.parse().map_err(|e: rgi_embedded::Error| format!("RGI_FASTCGI: {e}"))?;
-            return bind_std(&addr)
+            return rgi_embedded::StdListener::bind(&addr)
                 .map(Transport::FastCgi)
-                .map_err(|e| format!("RGI_FASTCGI: cannot listen on {addr}: {e}"));
+                .map_err(|e| format!("RGI_FASTCGI: {e}"));
         }
         if rgi_embedded::is_listening_socket(0) {
             let listener = rgi_embedded::from_fd(0).and_then(|l| {
@@ -150,16 +150,6 @@ impl Transport {
         let bind = std::env::var("RGI_BIND").unwrap_or_else(|_| DEFAULT_BIND.to_string());
         bind.parse().map(Transport::Bind).map_err(|e: rgi_embedded::Error| format!("RGI_BIND: {e}"))
     }
-}
-
-fn bind_std(addr: &BindAddr) -> std::io::Result<rgi_embedded::StdListener> {
-    Ok(match addr {
-        BindAddr::Tcp(a) => rgi_embedded::StdListener::Tcp(std::net::TcpListener::bind(a)?),
-        BindAddr::Unix(path) => {
-            let _ = std::fs::remove_file(path);
-            rgi_embedded::StdListener::Unix(std::os::unix::net::UnixListener::bind(path)?)
-        }
-    })
 }
 
 fn env_number(name: &str) -> Option<usize> {

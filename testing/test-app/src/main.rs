@@ -11,7 +11,8 @@
 //! * `/uid`: the process's real and effective uid and gid.
 //! * anything else: `ok <pid>`.
 //!
-//! `RGI_TEST_FAIL_START=1` makes the application fail to load (exit 78).
+//! `RGI_TEST_FAIL_START=1` makes the application fail to load (exit 78);
+//! `RGI_TEST_START_MS=N` makes its startup take N milliseconds.
 
 use std::time::Duration;
 
@@ -21,6 +22,12 @@ struct TestApp;
 
 #[async_trait]
 impl Application for TestApp {
+    async fn startup(&self) -> Result<(), Error> {
+        let ms = std::env::var("RGI_TEST_START_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(())
+    }
+
     async fn call(&self, request: Request) -> Result<Response, Error> {
         let pid = std::process::id();
         let text = match request.environ().path_info() {

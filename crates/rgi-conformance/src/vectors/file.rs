@@ -51,8 +51,8 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Vector>, VectorFileError> {
         if v.has_tag(RGI_ONLY) && v.reason.is_none() {
             return Err(invalid(format!("vector {} is rgi-only but gives no reason", v.id)));
         }
-        if v.has_tag(FRONT_NORMALISES) && v.front_reason.is_none() {
-            return Err(invalid(format!("vector {} is front-normalises but gives no front-reason", v.id)));
+        if v.has_tag(FRONT_NORMALISES) != v.front_reason.is_some() {
+            return Err(invalid(format!("vector {}: front-reason and the front-normalises tag go together", v.id)));
         }
     }
     Ok(file.vector)

@@ -166,11 +166,19 @@ impl Environ {
             if cgi.take(name_str, value) {
                 continue;
             }
+            // nginx sends the body's framing twice, as CONTENT_* and as
+            // HTTP_CONTENT_*: the CGI variables are the ones that count.
+            if name_str == "HTTP_CONTENT_TYPE" || name_str == "HTTP_CONTENT_LENGTH" {
+                continue;
+            }
             if name_str.starts_with("HTTP_") || name_str == "CONTENT_TYPE" || name_str == "CONTENT_LENGTH" {
                 if value.is_empty() && !name_str.starts_with("HTTP_") {
                     continue;
                 }
                 let header = var_to_header(name_str).ok_or_else(|| bad_var(name, "not a valid header name"))?;
+                // A front may pass a value with the whitespace around it,
+                // which is not part of a field value (RFC 9110 5.5).
+                let value = trim_ows(value);
                 let value = HeaderValue::from_bytes(value).map_err(|_| bad_var(name, "value has forbidden bytes"))?;
                 headers.append(header, value);
             } else {
@@ -216,6 +224,14 @@ impl Environ {
             Environ::assemble(target, script_end, remote, server_name, server_port, scheme, extra, deployment);
         Ok((head, environ))
     }
+}
+
+/// `value` without the spaces and tabs around it.
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    &value[start..end]
 }
 
 /// The CGI variables [`Environ::from_cgi`] interprets.

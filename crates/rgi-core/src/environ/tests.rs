@@ -190,6 +190,45 @@ fn from_cgi_without_request_uri_reencodes() {
 }
 
 #[test]
+fn from_cgi_takes_the_last_of_a_repeated_variable() {
+    // FCGI-7: nginx sends an included fastcgi_param, then the one that
+    // overrides it.
+    let params = [
+        ("REQUEST_METHOD", "GET"),
+        ("SCRIPT_NAME", "/index.php"),
+        ("REQUEST_URI", "/app/x"),
+        ("SCRIPT_NAME", "/app"),
+        ("HTTP_X_FORWARDED_FOR", "10.0.0.1"),
+        ("HTTP_X_FORWARDED_FOR", "10.0.0.2"),
+    ];
+    let (head, e) = Environ::from_cgi(params, deployment()).unwrap();
+    assert_eq!((e.script_name(), e.path_info()), ("/app", "/x"));
+    // A repeated field, combined as any repeated field is.
+    assert_eq!(head.headers["x-forwarded-for"], "10.0.0.1, 10.0.0.2");
+}
+
+#[test]
+fn from_cgi_reads_framing_from_cgi_variables_and_trims_values() {
+    // CGI-2: nginx passes HTTP_CONTENT_* beside CONTENT_*, and values with
+    // the whitespace a client put around them.
+    let params = [
+        ("REQUEST_METHOD", "POST"),
+        ("CONTENT_LENGTH", "3"),
+        ("CONTENT_TYPE", "text/plain"),
+        ("HTTP_CONTENT_LENGTH", "3"),
+        ("HTTP_CONTENT_TYPE", "text/plain"),
+        ("HTTP_X_PADDED", "\t value \t"),
+        ("HTTP_X_BLANK", " \t "),
+    ];
+    let (head, _) = Environ::from_cgi(params, deployment()).unwrap();
+    assert_eq!(head.headers.get_all("content-length").iter().count(), 1);
+    assert_eq!(head.headers["content-length"], "3");
+    assert_eq!(head.headers["content-type"], "text/plain");
+    assert_eq!(head.headers["x-padded"], "value");
+    assert_eq!(head.headers["x-blank"], "");
+}
+
+#[test]
 fn from_cgi_refuses_bad_variables() {
     // CGI-5
     let missing = Environ::from_cgi([("REQUEST_URI", "/")], deployment()).unwrap_err();

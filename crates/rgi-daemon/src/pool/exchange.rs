@@ -187,6 +187,9 @@ impl Exchange {
         let mut received = 0;
         loop {
             while let Some(record) = decoder.decode(&mut self.buf)? {
+                if record.request_id() != ID {
+                    return Err(HeadError::Invalid(foreign(&record)));
+                }
                 match record {
                     Record::Stdout { data, .. } => {
                         stdout.extend_from_slice(&data);
@@ -264,10 +267,26 @@ impl Drop for Exchange {
     }
 }
 
+/// Why a record for another request breaks the exchange: the pool sends
+/// one request per connection, so the daemon cannot mean it.
+fn foreign(record: &Record) -> String {
+    format!("a record for request id {}, which the front never sent", record.request_id())
+}
+
 fn log_stderr(backend: &Backend, data: &[u8]) {
     for line in String::from_utf8_lossy(data).lines().filter(|l| !l.is_empty()) {
         tracing::warn!(pid = ?backend.pid, "daemon stderr: {line}");
     }
+}
+
+/// A CGI `Status:` value, `200 OK` or `200`: a final status (200-599),
+/// as a front must not relay informational or invented ones.
+fn cgi_status(value: &[u8]) -> Option<StatusCode> {
+    let code = value.split(|&b| b == b' ').next()?;
+    if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    StatusCode::from_bytes(code).ok().filter(|s| (200..=599).contains(&s.as_u16()))
 }
 
 /// Parses a CGI response head (`Status:` and fields) once `stdout` holds
@@ -286,9 +305,8 @@ fn parse_head(stdout: &mut BytesMut) -> Result<Option<(http::Response<()>, Bytes
     let mut status = None;
     for field in fields.iter() {
         if field.name.eq_ignore_ascii_case("status") {
-            let code = field.value.get(..3).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u16>().ok());
             status =
-                Some(code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or_else(|| {
+                Some(cgi_status(field.value).ok_or_else(|| {
                     HeadError::Invalid(format!("bad Status {:?}", String::from_utf8_lossy(field.value)))
                 })?);
             continue;
@@ -314,8 +332,8 @@ struct FrontBody {
     done: bool,
     slot: Option<Slot>,
     decoder: Decoder,
-    /// The daemon sent bytes that are not FastCGI.
-    broken: Option<rgi_fastcgi::DecodeError>,
+    /// The daemon broke the protocol; the reason.
+    broken: Option<String>,
 }
 
 impl FrontBody {
@@ -332,6 +350,10 @@ impl FrontBody {
     fn settle(&mut self) {
         while !self.done {
             match self.decoder.decode(&mut self.exchange.buf) {
+                Ok(Some(record)) if record.request_id() != ID => {
+                    self.broken = Some(foreign(&record));
+                    return;
+                }
                 Ok(Some(Record::Stdout { data, .. })) if !data.is_empty() => {
                     if self.pending.is_empty() {
                         self.pending = data;
@@ -346,7 +368,7 @@ impl FrontBody {
                 Ok(Some(_)) => {}
                 Ok(None) => return,
                 Err(err) => {
-                    self.broken = Some(err);
+                    self.broken = Some(err.to_string());
                     return;
                 }
             }

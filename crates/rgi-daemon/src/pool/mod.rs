@@ -321,18 +321,17 @@ impl Group {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             if woke.is_err() {
                 let secs = self.config.queue_timeout.as_secs_f64();
-                return Err(self.refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("no daemon of group {} free within {secs} s", self.name),
-                ));
+                return Err(self.refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("no daemon free within {secs} s")));
             }
         }
     }
 
+    /// The front's own answer for a request this group could not serve,
+    /// naming the group (DMN-4, DMN-6).
     fn refuse(&self, status: StatusCode, message: &str) -> Response {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(group = %self.name, status = status.as_u16(), "{message}");
-        plain(status, message)
+        plain(status, &format!("group {}: {message}", self.name))
     }
 
     pub(crate) fn report(&self, event: PoolEvent) {

@@ -74,7 +74,7 @@ impl SocketDir {
 
     /// Binds a listening socket named `name` in the directory, 0600 (0660
     /// for the front's group).
-    pub(crate) fn bind(&self, name: &str) -> Result<(PathBuf, std::os::unix::net::UnixListener), SupervisorError> {
+    pub fn bind(&self, name: &str) -> Result<(PathBuf, std::os::unix::net::UnixListener), SupervisorError> {
         let path = self.path.join(name);
         let _ = fs::remove_file(&path);
         let fail = |reason: String| SupervisorError::Socket { path: path.clone(), reason };

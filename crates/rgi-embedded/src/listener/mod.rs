@@ -185,6 +185,24 @@ pub enum StdListener {
     Unix(std::os::unix::net::UnixListener),
 }
 
+impl StdListener {
+    /// Binds `addr` without a runtime (for a process that has not started
+    /// one yet). As with [`Listener::bind`], a stale Unix socket is
+    /// replaced and any other file at the path is an error.
+    pub fn bind(addr: &BindAddr) -> Result<Self, Error> {
+        match addr {
+            BindAddr::Tcp(sa) => std::net::TcpListener::bind(sa)
+                .map(Self::Tcp)
+                .map_err(|source| Error::Bind { addr: sa.to_string(), source }),
+            BindAddr::Unix(path) => {
+                let bind_err = |source| Error::BindUnix { path: path.clone(), source };
+                sys::remove_stale_socket(path).map_err(bind_err)?;
+                std::os::unix::net::UnixListener::bind(path).map(Self::Unix).map_err(bind_err)
+            }
+        }
+    }
+}
+
 /// An accepted connection.
 #[derive(Debug)]
 pub(crate) enum Stream {

@@ -9,19 +9,25 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A workspace binary, built if this test run did not build it already.
+/// A workspace binary, brought up to date once per test process (cargo
+/// builds other packages' binaries only when asked).
 pub(crate) fn binary(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let path = dir.join(name);
-    static BUILD: Mutex<()> = Mutex::new(());
-    let _guard = BUILD.lock().unwrap();
-    if !path.exists() {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.iter().any(|p| p == package) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "-q", "-p", package]).status().unwrap();
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", package]);
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
         assert!(status.success(), "cargo build -p {package} failed");
+        built.push(package.to_string());
     }
-    path
+    dir.join(name)
 }
 
 pub(crate) fn test_app() -> PathBuf {

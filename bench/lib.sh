@@ -1,7 +1,7 @@
 # Shared helpers for bench/*.sh (sourced, not run).
 # start_server NAME CMD... PORT   (PORT last; it is passed when the command takes it)
 # measure_rows BASELINE "ROW..."  runs wrk per row and prints the table.
-declare -A BENCH_PID=() BENCH_PORT=() BENCH_RSS=()
+declare -A BENCH_PID=() BENCH_PORT=() BENCH_RSS=() BENCH_PSS=() BENCH_ALSO=()
 declare -a BENCH_ORDER=()
 RESULTS=$(mktemp -d /tmp/rgi-bench.XXXXXX)
 
@@ -38,19 +38,27 @@ wait_ready() {
   echo "$1 did not answer Hello, World! in 10 s" >&2; exit 1
 }
 
-# Resident memory of a process and all its descendants, in KiB.
-tree_rss() {
-  local total=0 p
+# Memory of a process and all its descendants, in KiB: "RSS PSS". RSS
+# counts pages shared between the processes (the same binary in two
+# daemons) once per process; PSS splits them between the sharers, so the
+# PSS sum is what the tree really holds.
+tree_mem() {
+  local rss=0 pss=0 p
   for p in $(ps -e -o pid=,ppid= | awk -v root="$1" '{k[$2]=k[$2]" "$1} END{q[1]=root;n=1;for(i=1;i<=n;i++){print q[i];m=split(k[q[i]],c," ");for(j=1;j<=m;j++)q[++n]=c[j]}}'); do
-    total=$((total + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+    rss=$((rss + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+    pss=$((pss + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
   done
-  echo "$total"
+  echo "$rss $pss"
 }
 
 stop_servers() {
-  local name
-  for name in "${BENCH_ORDER[@]}"; do kill "${BENCH_PID[$name]}" 2>/dev/null || true; done
-  for name in "${BENCH_ORDER[@]}"; do wait "${BENCH_PID[$name]}" 2>/dev/null || true; done
+  local name pid
+  for name in "${BENCH_ORDER[@]}"; do
+    for pid in ${BENCH_PID[$name]} ${BENCH_ALSO[$name]:-}; do kill "$pid" 2>/dev/null || true; done
+  done
+  for name in "${BENCH_ORDER[@]}"; do
+    for pid in ${BENCH_PID[$name]} ${BENCH_ALSO[$name]:-}; do wait "$pid" 2>/dev/null || true; done
+  done
 }
 
 run_wrk() { # NAME SECONDS -> writes $RESULTS/NAME.N
@@ -65,8 +73,12 @@ measure_rows() {
     for name in "${list[@]}"; do
       sleep 1
       run_wrk "$name" "$DURATION" >"$RESULTS/$name.$pass"
-      local rss; rss=$(tree_rss "${BENCH_PID[$name]}")
+      local rss=0 pss=0 pid mem
+      for pid in ${BENCH_PID[$name]} ${BENCH_ALSO[$name]:-}; do
+        mem=($(tree_mem "$pid")); rss=$((rss + mem[0])); pss=$((pss + mem[1]))
+      done
       (( rss > ${BENCH_RSS[$name]:-0} )) && BENCH_RSS[$name]=$rss
+      (( pss > ${BENCH_PSS[$name]:-0} )) && BENCH_PSS[$name]=$pss
       echo "pass $pass $name: $(grep Requests/sec "$RESULTS/$name.$pass")" >&2
     done
   done
@@ -74,6 +86,7 @@ measure_rows() {
 import re, sys, statistics
 res, base, passes, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 rss = dict(x.split("=") for x in "$(for n in "${rows[@]}"; do printf '%s=%s ' "$n" "${BENCH_RSS[$n]:-0}"; done)".split())
+pss = dict(x.split("=") for x in "$(for n in "${rows[@]}"; do printf '%s=%s ' "$n" "${BENCH_PSS[$n]:-0}"; done)".split())
 def unit(v, u):
     return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[u]
 data = {}
@@ -88,10 +101,10 @@ for r in rows:
         if errs: print(f"warning: {r} pass {p}: {errs.group(0)}", file=sys.stderr)
     data[r] = (statistics.mean(rps), statistics.stdev(rps) if len(rps) > 1 else 0.0, statistics.median(p50), statistics.median(p99))
 b = data[base][0]
-print(f"| server | req/s (mean of {passes}) | ± | ratio vs {base} | p50 ms | p99 ms | peak RSS MiB |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print(f"| server | req/s (mean of {passes}) | ± | ratio vs {base} | p50 ms | p99 ms | peak RSS MiB | peak PSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     m, sd, p50, p99 = data[r]
-    print(f"| {r} | {m:,.0f} | {sd:,.0f} | {m / b:.3f} | {p50:.3f} | {p99:.3f} | {int(rss.get(r, 0)) / 1024:.1f} |")
+    print(f"| {r} | {m:,.0f} | {sd:,.0f} | {m / b:.3f} | {p50:.3f} | {p99:.3f} | {int(rss.get(r, 0)) / 1024:.1f} | {int(pss.get(r, 0)) / 1024:.1f} |")
 PY
 }

@@ -40,7 +40,7 @@ pub mod tower;
 
 pub use application::{from_fn, Application, FromFn};
 pub use body::Body;
-pub use environ::{Connection, Deployment, Environ, Mode, RequestError, Scheme};
+pub use environ::{Connection, Deployment, Environ, Mode, RequestError, Scheme, Vars};
 pub use error::{BoxError, Error, Result};
 pub use guard::{call_guarded, panic_message};
 pub use request::{Request, Response};

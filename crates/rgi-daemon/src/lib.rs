@@ -14,6 +14,7 @@
 
 pub mod daemon;
 mod pool;
+mod socket;
 
 pub use pool::{Backend, BackendAddr, BackendState, Group, GroupHealth, GroupStats, Pool, PoolConfig, PoolEvent};
 pub mod supervisor;

@@ -199,3 +199,32 @@ async fn a_daemon_that_talks_nonsense_gives_502_and_the_front_goes_on() {
         assert!(get(good.addr, "/").await.ends_with("fine"), "{what}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_body_reaches_a_slow_reader_whole() {
+    // DMN-3: the daemon holds back reading while the application is slow
+    // to take its body, and nothing stalls for good.
+    let dir = tempfile::tempdir().unwrap();
+    let app = from_fn(|req: Request| async move {
+        let mut body = req.into_body();
+        let (mut total, mut sum) = (0usize, 0u64);
+        while let Some(frame) = body.frame().await {
+            let data = frame?.into_data().unwrap_or_default();
+            total += data.len();
+            sum += data.iter().map(|&b| u64::from(b)).sum::<u64>();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(Response::new(Body::from(format!("{total} {sum}"))))
+    });
+    let front = front(daemon_pool(&dir, app)).await;
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let expected_sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+    let mut conn = TcpStream::connect(front.addr).await.unwrap();
+    let head = format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), conn.read_to_end(&mut out)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&out);
+    assert!(answer.ends_with(&format!("\r\n\r\n{} {expected_sum}", body.len())), "{answer}");
+}

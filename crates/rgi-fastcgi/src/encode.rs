@@ -6,14 +6,14 @@ use crate::pairs::encode_pair;
 use crate::record::{RecordType, Role, HEADER_LEN, MAX_CONTENT, VERSION_1};
 
 fn header(out: &mut BytesMut, kind: u8, id: u16, len: usize, padding: u8) {
+    out.put_slice(&header_bytes(kind, id, len, padding));
+}
+
+fn header_bytes(kind: u8, id: u16, len: usize, padding: u8) -> [u8; HEADER_LEN] {
     // `len` is at most MAX_CONTENT by construction in every caller.
-    let len = u16::try_from(len).unwrap_or(u16::MAX);
-    out.put_u8(VERSION_1);
-    out.put_u8(kind);
-    out.put_u16(id);
-    out.put_u16(len);
-    out.put_u8(padding);
-    out.put_u8(0);
+    let [l0, l1] = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
+    let [i0, i1] = id.to_be_bytes();
+    [VERSION_1, kind, i0, i1, l0, l1, padding, 0]
 }
 
 /// Padding that aligns a record's content to 8 bytes, as the
@@ -57,6 +57,38 @@ pub fn encode_stream(out: &mut BytesMut, kind: RecordType, id: u16, data: &[u8])
     }
 }
 
+/// What `fill` appends, as records of stream `kind`: written in place, so
+/// content built piece by piece (PARAMS pairs) needs no buffer of its own.
+/// Content over 65 535 bytes is split into several records, as
+/// [`encode_stream`] does; none is written when `fill` appends nothing.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rgi_fastcgi::{encode_pair, encode_stream_with, Decoder, Record, RecordType};
+///
+/// let mut out = BytesMut::new();
+/// encode_stream_with(&mut out, RecordType::Params, 1, |buf| encode_pair(buf, b"A", b"1"));
+/// let record = Decoder::new().decode(&mut out).unwrap().unwrap();
+/// assert!(matches!(record, Record::Params { id: 1, .. }));
+/// ```
+pub fn encode_stream_with(out: &mut BytesMut, kind: RecordType, id: u16, fill: impl FnOnce(&mut BytesMut)) {
+    let start = out.len();
+    out.put_bytes(0, HEADER_LEN);
+    fill(out);
+    let len = out.len() - start - HEADER_LEN;
+    if len == 0 {
+        out.truncate(start);
+    } else if len <= MAX_CONTENT {
+        let padding = padding_for(len);
+        out[start..start + HEADER_LEN].copy_from_slice(&header_bytes(kind as u8, id, len, padding));
+        out.put_bytes(0, usize::from(padding));
+    } else {
+        let content = out.split_off(start + HEADER_LEN);
+        out.truncate(start);
+        encode_stream(out, kind, id, &content);
+    }
+}
+
 /// The empty record that ends stream `kind` of request `id`.
 pub fn encode_empty(out: &mut BytesMut, kind: RecordType, id: u16) {
     header(out, kind as u8, id, 0, 0);
@@ -68,11 +100,11 @@ pub fn encode_params<'a, I>(out: &mut BytesMut, id: u16, pairs: I)
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
-    let mut body = BytesMut::new();
-    for (name, value) in pairs {
-        encode_pair(&mut body, name, value);
-    }
-    encode_stream(out, RecordType::Params, id, &body);
+    encode_stream_with(out, RecordType::Params, id, |buf| {
+        for (name, value) in pairs {
+            encode_pair(buf, name, value);
+        }
+    });
 }
 
 /// GET_VALUES asking for `names`.

@@ -26,9 +26,9 @@ mod record;
 pub use decode::{DecodeError, Decoder};
 pub use encode::{
     encode_abort_request, encode_begin_request, encode_empty, encode_end_request, encode_get_values,
-    encode_get_values_result, encode_params, encode_stream, encode_unknown_type,
+    encode_get_values_result, encode_params, encode_stream, encode_stream_with, encode_unknown_type,
 };
-pub use pairs::{encode_pair, pair_len, parse_pairs, ParamsDecoder, ParamsError};
+pub use pairs::{encode_pair, pair_len, parse_pairs, Pairs, Params, ParamsDecoder, ParamsError};
 pub use record::{ProtocolStatus, Record, RecordType, Role, FLAG_KEEP_CONN, HEADER_LEN, MAX_CONTENT, VERSION_1};
 
 /// What the fuzz target runs on each input (`fuzz/fuzz_targets/`), kept
@@ -50,7 +50,7 @@ pub fn fuzz_decode(input: &[u8]) {
                     let _ = done.finish();
                 }
                 Ok(Some(Record::Params { data, .. })) => {
-                    if params.push(&data).is_err() {
+                    if params.push(data).is_err() {
                         params = ParamsDecoder::new(16 * 1024);
                     }
                 }

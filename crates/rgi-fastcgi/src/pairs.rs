@@ -1,7 +1,7 @@
 //! Name-value pairs (FastCGI specification, section 3.4): a length of 1
 //! byte below 128, else 4 bytes with the high bit set.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// Why a PARAMS stream was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,62 +39,144 @@ pub fn encode_pair(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.put_slice(value);
 }
 
-/// Assembles a PARAMS stream, refusing it past a size limit, then splits
-/// it into pairs.
+/// Assembles a PARAMS stream, refusing it past a size limit, then checks
+/// it splits into whole pairs.
 #[derive(Debug)]
 pub struct ParamsDecoder {
-    buf: BytesMut,
+    stream: Stream,
+    len: usize,
     limit: usize,
+}
+
+/// The records so far: one record's content is kept as it came (the
+/// usual case, no copy); more are joined.
+#[derive(Debug)]
+enum Stream {
+    Empty,
+    One(Bytes),
+    Joined(BytesMut),
 }
 
 impl ParamsDecoder {
     /// A decoder that refuses streams over `limit` bytes.
     pub fn new(limit: usize) -> Self {
-        Self { buf: BytesMut::new(), limit }
+        Self { stream: Stream::Empty, len: 0, limit }
     }
 
     /// Adds the content of one PARAMS record.
-    pub fn push(&mut self, data: &[u8]) -> Result<(), ParamsError> {
-        if self.buf.len() + data.len() > self.limit {
+    pub fn push(&mut self, data: Bytes) -> Result<(), ParamsError> {
+        if self.len + data.len() > self.limit {
             return Err(ParamsError::TooLarge(self.limit));
         }
-        self.buf.extend_from_slice(data);
+        self.len += data.len();
+        self.stream = match std::mem::replace(&mut self.stream, Stream::Empty) {
+            Stream::Empty => Stream::One(data),
+            Stream::One(first) => {
+                let mut joined = BytesMut::with_capacity(first.len() + data.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&data);
+                Stream::Joined(joined)
+            }
+            Stream::Joined(mut joined) => {
+                joined.extend_from_slice(&data);
+                Stream::Joined(joined)
+            }
+        };
         Ok(())
     }
 
     /// The pairs, once the stream has ended.
-    pub fn finish(self) -> Result<Vec<(Bytes, Bytes)>, ParamsError> {
-        parse_pairs(self.buf.freeze())
+    pub fn finish(self) -> Result<Params, ParamsError> {
+        let bytes = match self.stream {
+            Stream::Empty => Bytes::new(),
+            Stream::One(bytes) => bytes,
+            Stream::Joined(joined) => joined.freeze(),
+        };
+        Params::new(bytes)
     }
 }
 
-/// Splits bytes into name-value pairs.
-pub fn parse_pairs(mut bytes: Bytes) -> Result<Vec<(Bytes, Bytes)>, ParamsError> {
-    let mut pairs = Vec::new();
-    while bytes.has_remaining() {
-        let name_len = take_len(&mut bytes)?;
-        let value_len = take_len(&mut bytes)?;
-        if bytes.len() < name_len || bytes.len() - name_len < value_len {
-            return Err(ParamsError::Truncated);
+/// A whole PARAMS stream, checked to split into pairs; iterating borrows
+/// the names and values from it.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use rgi_fastcgi::{encode_pair, Params};
+///
+/// let mut wire = BytesMut::new();
+/// encode_pair(&mut wire, b"REQUEST_METHOD", b"GET");
+/// let params = Params::new(wire.freeze()).unwrap();
+/// assert_eq!(params.iter().collect::<Vec<_>>(), [(&b"REQUEST_METHOD"[..], &b"GET"[..])]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Params {
+    bytes: Bytes,
+}
+
+impl Params {
+    /// Checks that `bytes` is a sequence of whole pairs.
+    pub fn new(bytes: Bytes) -> Result<Self, ParamsError> {
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            next_pair(&mut rest)?;
         }
-        let name = bytes.split_to(name_len);
-        let value = bytes.split_to(value_len);
-        pairs.push((name, value));
+        Ok(Self { bytes })
     }
-    Ok(pairs)
+
+    /// The pairs, in order.
+    pub fn iter(&self) -> Pairs<'_> {
+        Pairs { rest: &self.bytes }
+    }
 }
 
-fn take_len(bytes: &mut Bytes) -> Result<usize, ParamsError> {
-    let first = *bytes.first().ok_or(ParamsError::Truncated)?;
-    if first < 128 {
-        bytes.advance(1);
-        return Ok(usize::from(first));
+/// The pairs of [`Params`].
+#[derive(Debug, Clone)]
+pub struct Pairs<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Checked when the Params were made: an error cannot happen here.
+        next_pair(&mut self.rest).ok()
     }
-    if bytes.len() < 4 {
+}
+
+/// Takes one pair off the front of `rest`.
+fn next_pair<'a>(rest: &mut &'a [u8]) -> Result<(&'a [u8], &'a [u8]), ParamsError> {
+    let name_len = slice_len(rest)?;
+    let value_len = slice_len(rest)?;
+    if rest.len() < name_len || rest.len() - name_len < value_len {
         return Err(ParamsError::Truncated);
     }
-    let len = bytes.get_u32() & 0x7fff_ffff;
-    usize::try_from(len).map_err(|_| ParamsError::Truncated)
+    let (name, tail) = rest.split_at(name_len);
+    let (value, tail) = tail.split_at(value_len);
+    *rest = tail;
+    Ok((name, value))
+}
+
+fn slice_len(rest: &mut &[u8]) -> Result<usize, ParamsError> {
+    let (&first, tail) = rest.split_first().ok_or(ParamsError::Truncated)?;
+    if first < 128 {
+        *rest = tail;
+        return Ok(usize::from(first));
+    }
+    let (four, tail) = rest.split_first_chunk::<4>().ok_or(ParamsError::Truncated)?;
+    *rest = tail;
+    usize::try_from(u32::from_be_bytes(*four) & 0x7fff_ffff).map_err(|_| ParamsError::Truncated)
+}
+
+/// Splits bytes into name-value pairs, each its own `Bytes`.
+pub fn parse_pairs(bytes: Bytes) -> Result<Vec<(Bytes, Bytes)>, ParamsError> {
+    let mut pairs = Vec::new();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let (name, value) = next_pair(&mut rest)?;
+        pairs.push((bytes.slice_ref(name), bytes.slice_ref(value)));
+    }
+    Ok(pairs)
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ const DEFAULT_BIND: &str = "127.0.0.1:8000";
 /// * With a listening socket on fd 0 (rgi's supervisor, spawn-fcgi,
 ///   mod_fcgid) or `RGI_FASTCGI=unix:/path` or `host:port`, a FastCGI
 ///   daemon; `RGI_CONCURRENCY` bounds the requests it handles at once and
-///   `RGI_THREADS` its worker threads.
+///   `RGI_THREADS` its worker threads (`1`: a single-threaded runtime, on
+///   which `tokio::task::block_in_place` is not available).
 /// * With `LISTEN_FDS`/`LISTEN_PID` for this process (socket activation),
 ///   an embedded server on those sockets.
 /// * Otherwise an embedded server on `RGI_BIND`, by default
@@ -70,10 +71,18 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
         Ok(target) => target,
         Err(message) => return load_failed(&format!("application factory failed: {message}")),
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = env_number("RGI_THREADS") {
-        runtime.worker_threads(threads.max(1));
-    }
+    // One thread means the current-thread scheduler: the same work without
+    // cross-thread wake-ups, as a process of a group of many (mod_wsgi's
+    // `threads=1`). `block_in_place` needs several; `spawn_blocking` works.
+    let mut runtime = match env_number("RGI_THREADS") {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads.max(1));
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {

@@ -30,7 +30,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Uri, Version};
 
-use super::{Deployment, Environ, RequestError, Scheme, ServerName};
+use super::{Deployment, Environ, RequestError, Scheme, ServerName, Vars};
 use crate::headers::sanitize_request_headers;
 use crate::path::{self, RequestTarget};
 
@@ -73,15 +73,7 @@ pub fn header_to_var(name: &HeaderName, out: &mut String) {
 
 /// The header a CGI variable stands for, if it stands for one.
 pub fn var_to_header(name: &str) -> Option<HeaderName> {
-    match name {
-        "CONTENT_TYPE" => Some(header::CONTENT_TYPE),
-        "CONTENT_LENGTH" => Some(header::CONTENT_LENGTH),
-        _ => {
-            let rest = name.strip_prefix("HTTP_")?;
-            let lower: String = rest.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }).collect();
-            HeaderName::from_bytes(lower.as_bytes()).ok()
-        }
-    }
+    var_bytes_to_header(name.as_bytes())
 }
 
 impl Environ {
@@ -101,7 +93,8 @@ impl Environ {
         f("SERVER_PORT", itoa(self.server_port).as_bytes());
         f("SERVER_PROTOCOL", protocol_name(head.version).as_bytes());
         if let Some(remote) = self.remote {
-            f("REMOTE_ADDR", remote.ip().to_string().as_bytes());
+            let mut buf = [0u8; 64];
+            f("REMOTE_ADDR", ip_text(remote.ip(), &mut buf));
             f("REMOTE_PORT", itoa(remote.port()).as_bytes());
         }
         f("REQUEST_SCHEME", self.scheme.as_str().as_bytes());
@@ -129,7 +122,7 @@ impl Environ {
                 }
             }
         }
-        for (name, value) in &self.vars {
+        for (name, value) in self.vars.iter() {
             f(name, value.as_bytes());
         }
     }
@@ -161,36 +154,41 @@ impl Environ {
         let mut headers = HeaderMap::new();
         let mut extra = Vec::new();
         for (name, value) in vars {
-            let (name, value) = (name.as_ref(), value.as_ref());
-            let name_str = std::str::from_utf8(name).map_err(|_| bad_var(name, "name is not UTF-8"))?;
-            if cgi.take(name_str, value) {
-                continue;
-            }
+            let value = match cgi.take(name.as_ref(), value) {
+                Ok(()) => continue,
+                Err(value) => value,
+            };
+            let (name_bytes, value_bytes) = (name.as_ref(), value.as_ref());
             // nginx sends the body's framing twice, as CONTENT_* and as
             // HTTP_CONTENT_*: the CGI variables are the ones that count.
-            if name_str == "HTTP_CONTENT_TYPE" || name_str == "HTTP_CONTENT_LENGTH" {
+            if name_bytes == b"HTTP_CONTENT_TYPE" || name_bytes == b"HTTP_CONTENT_LENGTH" {
                 continue;
             }
-            if name_str.starts_with("HTTP_") || name_str == "CONTENT_TYPE" || name_str == "CONTENT_LENGTH" {
-                if value.is_empty() && !name_str.starts_with("HTTP_") {
-                    continue;
-                }
-                let header = var_to_header(name_str).ok_or_else(|| bad_var(name, "not a valid header name"))?;
-                // A front may pass a value with the whitespace around it,
-                // which is not part of a field value (RFC 9110 5.5).
-                let value = trim_ows(value);
-                let value = HeaderValue::from_bytes(value).map_err(|_| bad_var(name, "value has forbidden bytes"))?;
-                headers.append(header, value);
-            } else {
-                extra.push((name_str.to_string(), String::from_utf8_lossy(value).into_owned()));
+            let is_header =
+                name_bytes.starts_with(b"HTTP_") || name_bytes == b"CONTENT_TYPE" || name_bytes == b"CONTENT_LENGTH";
+            if !is_header {
+                // Kept as text; bytes that are not UTF-8 become U+FFFD.
+                extra.push((name, value));
+                continue;
             }
+            if value_bytes.is_empty() && !name_bytes.starts_with(b"HTTP_") {
+                continue;
+            }
+            let header =
+                var_bytes_to_header(name_bytes).ok_or_else(|| bad_var(name_bytes, "not a valid header name"))?;
+            // A front may pass a value with the whitespace around it, which
+            // is not part of a field value (RFC 9110 5.5).
+            let field = HeaderValue::from_bytes(trim_ows(value_bytes))
+                .map_err(|_| bad_var(name_bytes, "value has forbidden bytes"))?;
+            headers.append(header, field);
         }
+        let extra = Vars::from_pairs(extra.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
         let method = match &cgi.method {
-            Some(m) => Method::from_bytes(m).map_err(|_| bad_var(b"REQUEST_METHOD", "not a valid method"))?,
+            Some(m) => Method::from_bytes(m.as_ref()).map_err(|_| bad_var(b"REQUEST_METHOD", "not a valid method"))?,
             None => return Err(RequestError::MissingVariable("REQUEST_METHOD")),
         };
         let version = match &cgi.protocol {
-            Some(p) => parse_protocol(p).ok_or_else(|| bad_var(b"SERVER_PROTOCOL", "unknown protocol"))?,
+            Some(p) => parse_protocol(p.as_ref()).ok_or_else(|| bad_var(b"SERVER_PROTOCOL", "unknown protocol"))?,
             None => Version::HTTP_11,
         };
         let scheme = if cgi.https { Scheme::Https } else { Scheme::Http };
@@ -203,14 +201,14 @@ impl Environ {
         head.headers = headers;
         sanitize_request_headers(&mut head.headers);
 
-        let server_port = match &cgi.server_port {
+        let server_port = match cgi.server_port.as_ref().map(AsRef::as_ref) {
             Some(p) if !p.is_empty() => {
                 let text = std::str::from_utf8(p).ok();
                 text.and_then(|t| t.parse().ok()).ok_or_else(|| bad_var(b"SERVER_PORT", "not a port number"))?
             }
             _ => scheme.default_port(),
         };
-        let server_name = match &cgi.server_name {
+        let server_name = match cgi.server_name.as_ref().map(AsRef::as_ref) {
             Some(n) if !n.is_empty() => ServerName::Owned(String::from_utf8_lossy(n).into_owned()),
             _ => head
                 .headers
@@ -226,6 +224,30 @@ impl Environ {
     }
 }
 
+/// The header a CGI variable's name stands for, without allocating for
+/// the usual short names.
+fn var_bytes_to_header(name: &[u8]) -> Option<HeaderName> {
+    match name {
+        b"CONTENT_TYPE" => Some(header::CONTENT_TYPE),
+        b"CONTENT_LENGTH" => Some(header::CONTENT_LENGTH),
+        _ => {
+            let rest = name.strip_prefix(b"HTTP_")?;
+            let mut stack = [0u8; 64];
+            let mut heap = Vec::new();
+            let lower: &mut [u8] = if rest.len() <= stack.len() {
+                &mut stack[..rest.len()]
+            } else {
+                heap.resize(rest.len(), 0);
+                &mut heap
+            };
+            for (out, &b) in lower.iter_mut().zip(rest) {
+                *out = if b == b'_' { b'-' } else { b.to_ascii_lowercase() };
+            }
+            HeaderName::from_bytes(lower).ok()
+        }
+    }
+}
+
 /// `value` without the spaces and tabs around it.
 fn trim_ows(value: &[u8]) -> &[u8] {
     let ows = |b: &u8| *b == b' ' || *b == b'\t';
@@ -234,53 +256,73 @@ fn trim_ows(value: &[u8]) -> &[u8] {
     &value[start..end]
 }
 
-/// The CGI variables [`Environ::from_cgi`] interprets.
-#[derive(Default)]
-struct Known {
-    method: Option<Vec<u8>>,
-    protocol: Option<Vec<u8>>,
-    request_uri: Option<Vec<u8>>,
-    script_name: Option<Vec<u8>>,
-    path_info: Option<Vec<u8>>,
-    query: Option<Vec<u8>>,
-    server_name: Option<Vec<u8>>,
-    server_port: Option<Vec<u8>>,
-    remote_addr: Option<Vec<u8>>,
-    remote_port: Option<Vec<u8>>,
+/// The CGI variables [`Environ::from_cgi`] interprets, kept as given:
+/// no copy is made of a value until it is needed.
+struct Known<V> {
+    method: Option<V>,
+    protocol: Option<V>,
+    request_uri: Option<V>,
+    script_name: Option<V>,
+    path_info: Option<V>,
+    query: Option<V>,
+    server_name: Option<V>,
+    server_port: Option<V>,
+    remote_addr: Option<V>,
+    remote_port: Option<V>,
     https: bool,
 }
 
-impl Known {
-    /// Keeps the variable if it is one of ours; `false` otherwise.
-    fn take(&mut self, name: &str, value: &[u8]) -> bool {
+impl<V> Default for Known<V> {
+    fn default() -> Self {
+        Self {
+            method: None,
+            protocol: None,
+            request_uri: None,
+            script_name: None,
+            path_info: None,
+            query: None,
+            server_name: None,
+            server_port: None,
+            remote_addr: None,
+            remote_port: None,
+            https: false,
+        }
+    }
+}
+
+impl<V: AsRef<[u8]>> Known<V> {
+    /// Keeps the variable if it is one of ours; gives the value back
+    /// otherwise. A repeated variable counts with its last value (FCGI-7).
+    fn take(&mut self, name: &[u8], value: V) -> Result<(), V> {
         let slot = match name {
-            "REQUEST_METHOD" => &mut self.method,
-            "SERVER_PROTOCOL" => &mut self.protocol,
-            "REQUEST_URI" => &mut self.request_uri,
-            "SCRIPT_NAME" => &mut self.script_name,
-            "PATH_INFO" => &mut self.path_info,
-            "QUERY_STRING" => &mut self.query,
-            "SERVER_NAME" => &mut self.server_name,
-            "SERVER_PORT" => &mut self.server_port,
-            "REMOTE_ADDR" => &mut self.remote_addr,
-            "REMOTE_PORT" => &mut self.remote_port,
-            "HTTPS" => {
+            b"REQUEST_METHOD" => &mut self.method,
+            b"SERVER_PROTOCOL" => &mut self.protocol,
+            b"REQUEST_URI" => &mut self.request_uri,
+            b"SCRIPT_NAME" => &mut self.script_name,
+            b"PATH_INFO" => &mut self.path_info,
+            b"QUERY_STRING" => &mut self.query,
+            b"SERVER_NAME" => &mut self.server_name,
+            b"SERVER_PORT" => &mut self.server_port,
+            b"REMOTE_ADDR" => &mut self.remote_addr,
+            b"REMOTE_PORT" => &mut self.remote_port,
+            b"HTTPS" => {
+                let value = value.as_ref();
                 self.https |= value.eq_ignore_ascii_case(b"on") || value == b"1";
-                return true;
+                return Ok(());
             }
-            "REQUEST_SCHEME" => {
-                self.https |= value.eq_ignore_ascii_case(b"https");
-                return true;
+            b"REQUEST_SCHEME" => {
+                self.https |= value.as_ref().eq_ignore_ascii_case(b"https");
+                return Ok(());
             }
-            "GATEWAY_INTERFACE" => return true,
-            _ => return false,
+            b"GATEWAY_INTERFACE" => return Ok(()),
+            _ => return Err(value),
         };
-        *slot = Some(value.to_vec());
-        true
+        *slot = Some(value);
+        Ok(())
     }
 
-    fn text<'a>(value: &'a Option<Vec<u8>>, name: &str) -> Result<&'a str, RequestError> {
-        let bytes = value.as_deref().unwrap_or_default();
+    fn text<'a>(value: &'a Option<V>, name: &str) -> Result<&'a str, RequestError> {
+        let bytes = value.as_ref().map_or(&b""[..], AsRef::as_ref);
         std::str::from_utf8(bytes).map_err(|_| bad_var(name.as_bytes(), "not UTF-8"))
     }
 
@@ -288,9 +330,9 @@ impl Known {
     fn target(&self) -> Result<(Uri, RequestTarget, usize), RequestError> {
         let script_name = Self::text(&self.script_name, "SCRIPT_NAME")?;
         let query = Self::text(&self.query, "QUERY_STRING")?;
-        let (uri, target) = match &self.request_uri {
+        let (uri, target) = match self.request_uri.as_ref().map(AsRef::as_ref) {
             Some(raw) if !raw.is_empty() => {
-                let uri = Uri::try_from(raw.as_slice()).map_err(|_| bad_var(b"REQUEST_URI", "not a request target"))?;
+                let uri = Uri::try_from(raw).map_err(|_| bad_var(b"REQUEST_URI", "not a request target"))?;
                 let target = RequestTarget::from_uri(&uri)?;
                 (uri, target)
             }
@@ -315,14 +357,49 @@ impl Known {
     }
 
     fn remote(&self) -> Option<SocketAddr> {
-        let addr: IpAddr = std::str::from_utf8(self.remote_addr.as_deref()?).ok()?.parse().ok()?;
-        let port = self.remote_port.as_deref().and_then(|p| std::str::from_utf8(p).ok()?.parse().ok()).unwrap_or(0);
+        let addr: IpAddr = std::str::from_utf8(self.remote_addr.as_ref()?.as_ref()).ok()?.parse().ok()?;
+        let port =
+            self.remote_port.as_ref().and_then(|p| std::str::from_utf8(p.as_ref()).ok()?.parse().ok()).unwrap_or(0);
         Some(SocketAddr::new(addr, port))
     }
 }
 
 fn bad_var(name: &[u8], reason: &str) -> RequestError {
     RequestError::BadVariable { name: String::from_utf8_lossy(name).into_owned(), reason: reason.to_string() }
+}
+
+/// An address as text, in `buf`: IPv4 by hand, as every request of a
+/// front carries one and the formatting machinery costs more than the rest
+/// of the variable.
+pub(crate) fn ip_text(ip: IpAddr, buf: &mut [u8; 64]) -> &[u8] {
+    let mut len = 0;
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    buf[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    buf[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                buf[len] = b'0' + octet % 10;
+                len += 1;
+            }
+        }
+        IpAddr::V6(v6) => {
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            // 64 bytes hold any IPv6 text (at most 45).
+            let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{v6}"));
+            len = usize::try_from(cursor.position()).unwrap_or(0);
+        }
+    }
+    &buf[..len]
 }
 
 fn itoa(n: u16) -> String {

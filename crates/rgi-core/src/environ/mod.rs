@@ -19,8 +19,10 @@ use crate::path::{self, PathError, RequestTarget};
 
 pub mod cgi;
 mod deployment;
+mod vars;
 
 pub use deployment::{Deployment, Mode};
+pub use vars::Vars;
 
 /// The URL scheme the client used (`wsgi.url_scheme`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,7 +109,7 @@ pub struct Environ {
     server_name: ServerName,
     server_port: u16,
     scheme: Scheme,
-    vars: Vec<(String, String)>,
+    vars: Vars,
     deployment: Arc<Deployment>,
 }
 
@@ -178,7 +180,7 @@ impl Environ {
             server_name,
             server_port,
             conn.scheme,
-            Vec::new(),
+            Vars::default(),
             deployment,
         ))
     }
@@ -191,7 +193,7 @@ impl Environ {
         server_name: ServerName,
         server_port: u16,
         scheme: Scheme,
-        vars: Vec<(String, String)>,
+        vars: Vars,
         deployment: Arc<Deployment>,
     ) -> Self {
         let script_end = script_end.min(target.raw_path().len());
@@ -311,13 +313,13 @@ impl Environ {
 
     /// Further CGI variables a front server passed (`DOCUMENT_ROOT`,
     /// `SERVER_SOFTWARE`, ...), kept so none is lost (CGI-4).
-    pub fn vars(&self) -> &[(String, String)] {
+    pub fn vars(&self) -> &Vars {
         &self.vars
     }
 
     /// One of [`vars`](Self::vars) by name.
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.vars.get(name)
     }
 
     /// How and where the application runs (ENV-9).

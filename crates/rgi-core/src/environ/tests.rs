@@ -364,3 +364,22 @@ proptest! {
         let _ = Environ::from_cgi(vars, deployment());
     }
 }
+
+#[test]
+fn remote_addresses_are_written_as_std_writes_them() {
+    // CGI-1
+    for ip in [
+        "0.0.0.0",
+        "1.2.3.4",
+        "10.20.30.40",
+        "100.200.255.9",
+        "255.255.255.255",
+        "::1",
+        "2001:db8::8a2e:370:7334",
+        "::ffff:192.0.2.1",
+    ] {
+        let addr: std::net::IpAddr = ip.parse().unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(super::cgi::ip_text(addr, &mut buf), addr.to_string().as_bytes(), "{ip}");
+    }
+}

@@ -1,86 +1,33 @@
-//! One front connection: records in, requests started, answers out.
+//! One front connection: records in, requests run, answers out.
+//!
+//! A connection's requests run inside its own task, as hyper runs an
+//! HTTP/1 connection's service: no task per request, which on a busy
+//! daemon is most of what a request costs beyond the application. Several
+//! requests on one connection (FCGI-1) still run concurrently, polled
+//! together; an abort drops exactly its own.
 
-use std::collections::HashMap;
-use std::io;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
 use rgi_fastcgi::{
-    encode_end_request, encode_get_values_result, encode_unknown_type, parse_pairs, Decoder, ParamsDecoder,
-    ProtocolStatus, Record, Role,
+    encode_end_request, encode_get_values_result, encode_unknown_type, parse_pairs, Decoder, Params, ParamsDecoder,
+    ParamsError, ProtocolStatus, Record, Role,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
-use tokio::sync::{mpsc, Mutex};
-use tokio::task::AbortHandle;
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::request;
+use super::request::{self, Stdin};
+use super::stream::{self, write, Writer};
 use super::Shared;
+use crate::socket::Socket;
 
-/// A front connection.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-/// The write side, shared by the requests of a connection; each write is
-/// whole records, so multiplexed answers never interleave inside one.
-pub(crate) type Writer = Arc<Mutex<WriteHalf>>;
-
-#[derive(Debug)]
-pub(crate) enum WriteHalf {
-    Unix(tokio::net::unix::OwnedWriteHalf),
-    Tcp(tokio::net::tcp::OwnedWriteHalf),
-}
-
-enum ReadHalf {
-    Unix(tokio::net::unix::OwnedReadHalf),
-    Tcp(tokio::net::tcp::OwnedReadHalf),
-}
-
-impl AsyncRead for ReadHalf {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ReadHalf::Unix(r) => Pin::new(r).poll_read(cx, buf),
-            ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for WriteHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            WriteHalf::Unix(w) => Pin::new(w).poll_write(cx, buf),
-            WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WriteHalf::Unix(w) => Pin::new(w).poll_flush(cx),
-            WriteHalf::Tcp(w) => Pin::new(w).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WriteHalf::Unix(w) => Pin::new(w).poll_shutdown(cx),
-            WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
-        }
-    }
-}
-
-/// Writes whole records to the connection.
-pub(crate) async fn write(writer: &Writer, bytes: &[u8]) -> io::Result<()> {
-    writer.lock().await.write_all(bytes).await
-}
-
-/// What a finished request tells its connection.
+/// How a request's part of the connection ended.
 #[derive(Debug)]
 pub(crate) enum Done {
     /// The request ended normally.
@@ -90,169 +37,239 @@ pub(crate) enum Done {
     Broken { id: u16 },
 }
 
+type Running = FuturesUnordered<Abortable<Pin<Box<dyn Future<Output = Done> + Send>>>>;
+
 /// A request of this connection.
 struct Active {
+    id: u16,
     keep_conn: bool,
-    params: Option<ParamsDecoder>,
-    body: Option<mpsc::Sender<Bytes>>,
-    task: Option<AbortHandle>,
+    state: State,
+}
+
+enum State {
+    /// PARAMS still arriving.
+    Params(ParamsDecoder),
+    /// PARAMS complete; started once the records already buffered are
+    /// read, so that a body that came with them (or its absence) is known
+    /// and needs no channel.
+    Ready { params: Result<Params, ParamsError>, stdin: Vec<Bytes>, stdin_ended: bool },
+    /// Running; the rest of its body goes through `body`.
+    Started { body: Option<mpsc::Sender<Bytes>>, abort: AbortHandle },
+}
+
+/// The requests of a connection: a handful at most in practice, so a
+/// list beats a hash map.
+#[derive(Default)]
+struct Requests(Vec<Active>);
+
+impl Requests {
+    fn get_mut(&mut self, id: u16) -> Option<&mut Active> {
+        self.0.iter_mut().find(|r| r.id == id)
+    }
+
+    fn remove(&mut self, id: u16) -> Option<Active> {
+        let at = self.0.iter().position(|r| r.id == id)?;
+        Some(self.0.swap_remove(at))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn abort_all(&mut self) {
+        for request in self.0.drain(..) {
+            if let State::Started { abort, .. } = request.state {
+                abort.abort();
+            }
+        }
+    }
+}
+
+/// What handling a record asks of the connection.
+enum Next {
+    Go,
+    /// A request's body channel is full: wait for room before reading on.
+    Wait(mpsc::Sender<Bytes>, Bytes),
+    Close,
 }
 
 /// Serves one connection until the front closes it, a request without
 /// FCGI_KEEP_CONN ends, or the daemon stops and nothing is in flight.
-pub(crate) async fn serve(stream: Stream, shared: Arc<Shared>, tracker: TaskTracker, stopping: CancellationToken) {
-    let (mut read, write) = match stream {
-        Stream::Unix(s) => {
-            let (r, w) = s.into_split();
-            (ReadHalf::Unix(r), WriteHalf::Unix(w))
-        }
-        Stream::Tcp(s) => {
-            let (r, w) = s.into_split();
-            (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
-        }
-    };
-    let writer: Writer = Arc::new(Mutex::new(write));
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-    let mut active: HashMap<u16, Active> = HashMap::new();
+pub(crate) async fn serve(socket: Socket, shared: Arc<Shared>, stopping: CancellationToken) {
+    let (mut read, writer) = stream::split(socket);
+    let mut requests = Requests::default();
+    let mut running = Running::new();
     let mut buf = BytesMut::with_capacity(8192);
     let decoder = Decoder::new();
+    // STDIN data waiting for room in its request's body channel; while it
+    // waits, nothing more is read (backpressure), but requests run on.
+    let mut waiting: Option<(mpsc::Sender<Bytes>, Bytes)> = None;
     loop {
-        // Take every whole record off the buffer first.
-        loop {
+        while waiting.is_none() {
             match decoder.decode(&mut buf) {
-                Ok(Some(record)) => {
-                    let keep = handle(record, &mut active, &shared, &writer, &done_tx, &tracker).await;
-                    if !keep {
-                        abort_all(&mut active);
+                Ok(Some(record)) => match handle(record, &mut requests, &shared, &writer).await {
+                    Next::Go => {}
+                    Next::Wait(tx, data) => waiting = Some((tx, data)),
+                    Next::Close => {
+                        requests.abort_all();
                         return;
                     }
+                },
+                Ok(None) => {
+                    start_ready(&mut requests, &mut running, &shared, &writer);
+                    break;
                 }
-                Ok(None) => break,
                 Err(err) => {
                     // Malformed bytes: this connection ends, the daemon goes on.
                     tracing::warn!(error = %err, "malformed FastCGI bytes; closing the connection");
-                    abort_all(&mut active);
+                    requests.abort_all();
                     return;
                 }
             }
         }
-        buf.reserve(Decoder::MAX_RECORD.saturating_sub(buf.len()).min(65_536));
+        // Room for a read; the decoder asks for no more than one record, so
+        // a big record grows the buffer only while it arrives.
+        if buf.capacity() - buf.len() < 2048 {
+            buf.reserve(8192);
+        }
         tokio::select! {
-            read_result = read.read_buf(&mut buf) => match read_result {
+            read_result = read.read_buf(&mut buf), if waiting.is_none() => match read_result {
                 Ok(0) | Err(_) => {
                     // The front went away: its requests are dropped (APP-7).
-                    abort_all(&mut active);
+                    requests.abort_all();
                     return;
                 }
                 Ok(_) => {}
             },
-            Some(done) = done_rx.recv() => match done {
-                Done::Ended { id, keep_conn } => {
-                    active.remove(&id);
+            permit = reserve(waiting.as_ref().map(|(tx, _)| tx.clone())), if waiting.is_some() => {
+                if let (Ok(permit), Some((_, data))) = (permit, waiting.take()) {
+                    permit.send(data);
+                }
+            },
+            Some(done) = running.next(), if !running.is_empty() => match done {
+                Ok(Done::Ended { id, keep_conn }) => {
+                    requests.remove(id);
                     if !keep_conn {
-                        let _ = writer.lock().await.shutdown().await;
-                        abort_all(&mut active);
+                        // Returning closes the socket: the front reads EOF.
+                        requests.abort_all();
                         return;
                     }
                 }
-                Done::Broken { id } => {
+                Ok(Done::Broken { id }) => {
                     tracing::debug!(id, "closing the connection after a failed response body");
-                    active.remove(&id);
-                    abort_all(&mut active);
+                    requests.abort_all();
                     return;
                 }
+                // Aborted: already removed.
+                Err(_) => {}
             },
-            () = stopping.cancelled(), if active.is_empty() => return,
+            () = stopping.cancelled(), if requests.is_empty() => return,
         }
     }
 }
 
-fn abort_all(active: &mut HashMap<u16, Active>) {
-    for (_, request) in active.drain() {
-        if let Some(task) = request.task {
-            task.abort();
-        }
+/// Room for one chunk in the channel `waiting` holds.
+async fn reserve(waiting: Option<mpsc::Sender<Bytes>>) -> Result<mpsc::OwnedPermit<Bytes>, mpsc::error::SendError<()>> {
+    match waiting {
+        Some(tx) => tx.reserve_owned().await,
+        None => std::future::pending().await,
     }
 }
 
-/// Handles one record; `false` ends the connection.
-async fn handle(
-    record: Record,
-    active: &mut HashMap<u16, Active>,
-    shared: &Arc<Shared>,
-    writer: &Writer,
-    done_tx: &mpsc::UnboundedSender<Done>,
-    tracker: &TaskTracker,
-) -> bool {
+/// Starts the requests whose PARAMS are complete.
+fn start_ready(requests: &mut Requests, running: &mut Running, shared: &Arc<Shared>, writer: &Writer) {
+    for request in &mut requests.0 {
+        if !matches!(request.state, State::Ready { .. }) {
+            continue;
+        }
+        let placeholder = State::Params(ParamsDecoder::new(0));
+        let State::Ready { params, stdin, stdin_ended } = std::mem::replace(&mut request.state, placeholder) else {
+            continue;
+        };
+        let (source, body) = if stdin_ended {
+            (Stdin::Whole(stdin), None)
+        } else {
+            let (tx, rx) = mpsc::channel(8.max(stdin.len()));
+            for chunk in stdin {
+                // Capacity was made for every chunk already here.
+                let _ = tx.try_send(chunk);
+            }
+            (Stdin::Streaming(rx), Some(tx))
+        };
+        let (id, keep_conn) = (request.id, request.keep_conn);
+        let work = request::run(Arc::clone(shared), id, params, source);
+        let (abort, registration) = AbortHandle::new_pair();
+        let future: Pin<Box<dyn Future<Output = Done> + Send>> =
+            Box::pin(request::finish(id, keep_conn, work, Arc::clone(writer)));
+        running.push(Abortable::new(future, registration));
+        request.state = State::Started { body, abort };
+    }
+}
+
+/// Handles one record.
+async fn handle(record: Record, requests: &mut Requests, shared: &Arc<Shared>, writer: &Writer) -> Next {
+    let written = |result: std::io::Result<()>| if result.is_ok() { Next::Go } else { Next::Close };
     match record {
         Record::BeginRequest { id, role, keep_conn } => {
             if role != Role::Responder as u16 {
                 let mut out = BytesMut::new();
                 encode_end_request(&mut out, id, 0, ProtocolStatus::UnknownRole);
-                return write(writer, &out).await.is_ok();
+                return written(write(writer, &out).await);
             }
-            if active.contains_key(&id) {
+            if requests.get_mut(id).is_some() {
                 tracing::warn!(id, "front began a request whose id is in use; closing the connection");
-                return false;
+                return Next::Close;
             }
-            let params = Some(ParamsDecoder::new(shared.config.max_params_bytes));
-            active.insert(id, Active { keep_conn, params, body: None, task: None });
+            let params = ParamsDecoder::new(shared.config.max_params_bytes);
+            requests.0.push(Active { id, keep_conn, state: State::Params(params) });
         }
         Record::Params { id, data } => {
-            let Some(request) = active.get_mut(&id) else { return true };
-            let Some(params) = request.params.as_mut() else { return true };
-            if !data.is_empty() {
-                if let Err(err) = params.push(&data) {
-                    tracing::warn!(id, error = %err, "refusing a request");
-                    request.params = None;
-                    let (tx, rx) = mpsc::channel(8);
-                    request.body = Some(tx);
-                    let task = tracker.spawn(request::refuse(
-                        id,
-                        request.keep_conn,
-                        err.to_string(),
-                        rx,
-                        Arc::clone(writer),
-                        done_tx.clone(),
-                    ));
-                    request.task = Some(task.abort_handle());
+            let Some(request) = requests.get_mut(id) else { return Next::Go };
+            let State::Params(params) = &mut request.state else { return Next::Go };
+            let params = if data.is_empty() {
+                std::mem::replace(params, ParamsDecoder::new(0)).finish()
+            } else {
+                match params.push(data) {
+                    Ok(()) => return Next::Go,
+                    Err(err) => Err(err),
                 }
-                return true;
-            }
-            let Some(params) = request.params.take() else { return true };
-            let (tx, rx) = mpsc::channel(8);
-            request.body = Some(tx);
-            let task = tracker.spawn(request::run(
-                Arc::clone(shared),
-                id,
-                request.keep_conn,
-                params.finish(),
-                rx,
-                Arc::clone(writer),
-                done_tx.clone(),
-            ));
-            request.task = Some(task.abort_handle());
+            };
+            request.state = State::Ready { params, stdin: Vec::new(), stdin_ended: false };
         }
         Record::Stdin { id, data } => {
-            let Some(request) = active.get_mut(&id) else { return true };
-            if data.is_empty() {
-                request.body = None;
-            } else if let Some(body) = &request.body {
-                // Backpressure: a slow reader slows this connection's reads.
-                if body.send(data).await.is_err() {
-                    request.body = None;
+            let Some(request) = requests.get_mut(id) else { return Next::Go };
+            match &mut request.state {
+                State::Ready { stdin, stdin_ended, .. } if !*stdin_ended => {
+                    if data.is_empty() {
+                        *stdin_ended = true;
+                    } else {
+                        stdin.push(data);
+                    }
                 }
+                State::Started { body, .. } => {
+                    if data.is_empty() {
+                        *body = None;
+                    } else if let Some(tx) = body {
+                        match tx.try_send(data) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(data)) => return Next::Wait(tx.clone(), data),
+                            // The application dropped its body: the rest is discarded.
+                            Err(mpsc::error::TrySendError::Closed(_)) => *body = None,
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         Record::AbortRequest { id } => {
-            if let Some(request) = active.remove(&id) {
-                if let Some(task) = request.task {
-                    task.abort();
+            if let Some(request) = requests.remove(id) {
+                if let State::Started { abort, .. } = &request.state {
+                    abort.abort();
                 }
                 let mut out = BytesMut::new();
                 encode_end_request(&mut out, id, 0, ProtocolStatus::RequestComplete);
                 if write(writer, &out).await.is_err() || !request.keep_conn {
-                    return false;
+                    return Next::Close;
                 }
             }
         }
@@ -270,15 +287,15 @@ async fn handle(
                 .collect();
             let mut out = BytesMut::new();
             encode_get_values_result(&mut out, &answers);
-            return write(writer, &out).await.is_ok();
+            return written(write(writer, &out).await);
         }
         Record::Other { kind, id: 0 } => {
             let mut out = BytesMut::new();
             encode_unknown_type(&mut out, kind);
-            return write(writer, &out).await.is_ok();
+            return written(write(writer, &out).await);
         }
         // Records a front does not send to a responder: ignored.
         _ => {}
     }
-    true
+    Next::Go
 }

@@ -11,9 +11,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::socket::{Acceptor, StdListener};
+
 mod conn;
 mod request;
 mod response;
+mod stream;
 
 /// How a daemon serves.
 #[derive(Debug, Clone)]
@@ -91,22 +94,32 @@ pub async fn serve(
 }
 
 async fn accept_loop(listener: DaemonListener, shared: Arc<Shared>, tracker: TaskTracker, stopping: CancellationToken) {
+    let acceptor = match listener.into_acceptor() {
+        Ok(acceptor) => acceptor,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot watch the FastCGI listener");
+            return;
+        }
+    };
     loop {
-        let accepted = match &listener {
-            DaemonListener::Unix(l) => l.accept().await.map(|(s, _)| conn::Stream::Unix(s)),
-            DaemonListener::Tcp(l) => l.accept().await.map(|(s, _)| {
-                let _ = s.set_nodelay(true);
-                conn::Stream::Tcp(s)
-            }),
-        };
-        match accepted {
-            Ok(stream) => {
-                tracker.spawn(conn::serve(stream, Arc::clone(&shared), tracker.clone(), stopping.clone()));
+        match acceptor.accept().await {
+            Ok(socket) => {
+                tracker.spawn(conn::serve(socket, Arc::clone(&shared), stopping.clone()));
             }
             Err(err) => {
                 tracing::warn!(error = %err, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+impl DaemonListener {
+    fn into_acceptor(self) -> std::io::Result<Acceptor> {
+        let listener = match self {
+            DaemonListener::Unix(l) => StdListener::Unix(l.into_std()?),
+            DaemonListener::Tcp(l) => StdListener::Tcp(l.into_std()?),
+        };
+        Acceptor::new(listener)
     }
 }

@@ -10,64 +10,63 @@ use http::{Method, StatusCode};
 use http_body::{Frame, SizeHint};
 use rgi_core::headers::apply_response_rules;
 use rgi_core::{call_guarded, Body, Environ, Error, Request};
-use rgi_fastcgi::ParamsError;
+use rgi_fastcgi::{Params, ParamsError};
 use tokio::sync::mpsc;
 
-use super::conn::{Done, Writer};
+use super::conn::Done;
 use super::response::{plain, send};
+use super::stream::Writer;
 use super::Shared;
 
-/// Runs a request whose PARAMS ended.
+/// A request's body as the daemon has it when the request starts.
+pub(crate) enum Stdin {
+    /// All of it came with the PARAMS (often: nothing).
+    Whole(Vec<Bytes>),
+    /// More is on its way.
+    Streaming(mpsc::Receiver<Bytes>),
+}
+
+/// Runs a request whose PARAMS ended: its response, and the method the
+/// writer needs (HEAD has no body).
 pub(crate) async fn run(
     shared: Arc<Shared>,
     id: u16,
-    keep_conn: bool,
-    params: Result<Vec<(Bytes, Bytes)>, ParamsError>,
-    body: mpsc::Receiver<Bytes>,
-    writer: Writer,
-    done: mpsc::UnboundedSender<Done>,
-) {
-    let (response, method) = match build(&shared, params, body) {
+    params: Result<Params, ParamsError>,
+    stdin: Stdin,
+) -> (rgi_core::Response, Method) {
+    let built = params
+        .map_err(|err| match err {
+            ParamsError::TooLarge(_) => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, err.to_string()),
+            _ => (StatusCode::BAD_REQUEST, err.to_string()),
+        })
+        .and_then(|params| build(&shared, &params, stdin));
+    match built {
         Err((status, message)) => {
             // CGI-5: the request fails, the connection and daemon go on.
             tracing::warn!(id, status = status.as_u16(), reason = %message, "request refused");
             (plain(status, &message), Method::GET)
         }
         Ok(request) => call(&shared, request).await,
-    };
-    let ended = send(id, response, &method, &writer).await;
-    let _ = done.send(match ended {
-        Ok(()) => Done::Ended { id, keep_conn },
-        Err(()) => Done::Broken { id },
-    });
+    }
 }
 
-/// Answers a request whose PARAMS were refused (too large).
-pub(crate) async fn refuse(
+/// Writes what `work` answers; how the request ended.
+pub(crate) async fn finish(
     id: u16,
     keep_conn: bool,
-    message: String,
-    _body: mpsc::Receiver<Bytes>,
+    work: impl std::future::Future<Output = (rgi_core::Response, Method)>,
     writer: Writer,
-    done: mpsc::UnboundedSender<Done>,
-) {
-    let response = plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &message);
-    let ended = send(id, response, &Method::GET, &writer).await;
-    let _ = done.send(match ended {
+) -> Done {
+    let (response, method) = work.await;
+    match send(id, response, &method, &writer).await {
         Ok(()) => Done::Ended { id, keep_conn },
         Err(()) => Done::Broken { id },
-    });
+    }
 }
 
-fn build(
-    shared: &Shared,
-    params: Result<Vec<(Bytes, Bytes)>, ParamsError>,
-    body: mpsc::Receiver<Bytes>,
-) -> Result<Request, (StatusCode, String)> {
-    let params = params.map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-    let (head, environ) =
-        Environ::from_cgi(params.iter().map(|(n, v)| (&n[..], &v[..])), Arc::clone(&shared.deployment))
-            .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+fn build(shared: &Shared, params: &Params, stdin: Stdin) -> Result<Request, (StatusCode, String)> {
+    let (head, environ) = Environ::from_cgi(params.iter(), Arc::clone(&shared.deployment))
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
     let declared = head.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if let (Some(max), Some(len)) = (shared.config.max_body_bytes, declared) {
         if len > max {
@@ -77,16 +76,24 @@ fn build(
             ));
         }
     }
-    let body = if declared == Some(0) {
-        Body::empty()
-    } else {
-        let body = Body::wrap(StdinBody { rx: body, declared });
-        match shared.config.max_body_bytes {
-            Some(max) => body.limit(max),
-            None => body,
-        }
+    let body = match stdin {
+        Stdin::Whole(chunks) => whole_body(chunks),
+        Stdin::Streaming(rx) => Body::wrap(StdinBody { rx, declared }),
+    };
+    let body = match shared.config.max_body_bytes {
+        Some(max) => body.limit(max),
+        None => body,
     };
     Ok(Request::new(http::Request::from_parts(head, body), environ))
+}
+
+/// A body that arrived whole with the request.
+fn whole_body(mut chunks: Vec<Bytes>) -> Body {
+    match chunks.len() {
+        0 => Body::empty(),
+        1 => Body::from(chunks.pop().unwrap_or_default()),
+        _ => Body::from(chunks.concat()),
+    }
 }
 
 /// Calls the application and applies the response rules; the method comes

@@ -8,7 +8,7 @@ use http_body::Body as _;
 use rgi_core::{Body, Response};
 use rgi_fastcgi::{encode_empty, encode_end_request, encode_stream, ProtocolStatus, RecordType};
 
-use super::conn::{write, Writer};
+use super::stream::{write, Writer};
 
 /// Flush once this much is buffered even if more frames are ready.
 const FLUSH_AT: usize = 64 * 1024;

@@ -12,13 +12,13 @@ use http::StatusCode;
 use http_body::{Body as _, Frame, SizeHint};
 use rgi_core::{Body, Error, Request, Response};
 use rgi_fastcgi::{
-    encode_abort_request, encode_begin_request, encode_empty, encode_pair, encode_stream, Decoder, Record, RecordType,
-    Role,
+    encode_abort_request, encode_begin_request, encode_empty, encode_pair, encode_stream, encode_stream_with, Decoder,
+    Record, RecordType, Role,
 };
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
 
-use super::conn::Conn;
+use super::conn::{connect, Conn};
 use super::{plain, Backend, Group, PoolEvent, Slot};
 
 /// FastCGI request id: one request per connection at a time.
@@ -32,9 +32,9 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
     let (head, body) = http_request.into_parts();
     let mut out = BytesMut::with_capacity(1024);
     encode_begin_request(&mut out, ID, Role::Responder, true);
-    let mut params = BytesMut::with_capacity(768);
-    environ.for_each_cgi_var(&head, |name, value| encode_pair(&mut params, name.as_bytes(), value));
-    encode_stream(&mut out, RecordType::Params, ID, &params);
+    encode_stream_with(&mut out, RecordType::Params, ID, |buf| {
+        environ.for_each_cgi_var(&head, |name, value| encode_pair(buf, name.as_bytes(), value));
+    });
     encode_empty(&mut out, RecordType::Params, ID);
     let bodiless = body.is_end_stream();
     if bodiless {
@@ -46,9 +46,9 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
     let mut body = Some(body);
     loop {
         attempt += 1;
-        let (mut conn, reused) = match backend.take_idle() {
+        let (conn, reused) = match backend.take_idle() {
             Some(conn) => (conn, true),
-            None => match Conn::connect(&backend.addr, group.config.connect_timeout).await {
+            None => match connect(&backend.addr, group.config.connect_timeout).await {
                 Ok(conn) => (conn, false),
                 Err(err) => {
                     let status = if err.kind() == io::ErrorKind::TimedOut {
@@ -74,7 +74,7 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
                 (Io::Split(Some(read)), Some(tokio::spawn(pump(write, body))))
             }
         };
-        let mut exchange = Exchange { io, buf: BytesMut::with_capacity(8192), pump, backend: Arc::clone(&backend) };
+        let mut exchange = Exchange { io, buf: BytesMut::with_capacity(4096), pump, backend: Arc::clone(&backend) };
         let head = match group.config.request_timeout {
             Some(limit) => match tokio::time::timeout(limit, exchange.read_head()).await {
                 Ok(head) => head,
@@ -202,7 +202,9 @@ impl Exchange {
                     _ => {}
                 }
             }
-            self.buf.reserve(16 * 1024);
+            // Heads are small: a whole page-sized read, and no growth (and
+            // copy) for the usual response.
+            self.buf.reserve(4096);
             let read = {
                 let io = &mut self.io;
                 let buf = &mut self.buf;

@@ -32,7 +32,12 @@ static = "{www}"
     let server = ServerProc::start(&config.replace("{www}", &www.display().to_string()));
     let (status, body) = get(server.addr, "/static/a.txt");
     assert_eq!((status, body.as_str()), (200, "static text"));
-    for escape in ["/static/../rgi-static-secret.txt", "/static/%2e%2e/rgi-static-secret.txt", "/static/..%2frgi-static-secret.txt", "/static/missing"] {
+    for escape in [
+        "/static/../rgi-static-secret.txt",
+        "/static/%2e%2e/rgi-static-secret.txt",
+        "/static/..%2frgi-static-secret.txt",
+        "/static/missing",
+    ] {
         // Dot segments are removed first (PATH-2), so `..` may land on the
         // group at / instead; what matters is that no file from outside
         // the directory is ever sent.

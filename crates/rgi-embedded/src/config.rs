@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
+use crate::access::AccessSink;
+
 /// Limits that protect the server from its clients (SRV-2, SRV-3, BODY-4,
 /// BODY-5). Every one has a safe default; change fields of
 /// `Limits::default()`.
@@ -77,6 +79,9 @@ pub struct Config {
     /// Default off, like gunicorn's; `RGI_ACCESS_LOG=1` turns it on in
     /// `rgi::run`.
     pub access_log: bool,
+    /// Where access entries go instead of that log line, when set (and
+    /// then whatever `access_log` says).
+    pub access_sink: Option<AccessSink>,
     /// The `Server` field added to responses that have none (HDR-8);
     /// `None` adds nothing.
     pub server_header: Option<HeaderValue>,
@@ -89,6 +94,7 @@ impl Default for Config {
             grace_period: Duration::from_secs(30),
             http2: true,
             access_log: false,
+            access_sink: None,
             server_header: Some(HeaderValue::from_static("rgi")),
         }
     }

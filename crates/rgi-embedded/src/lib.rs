@@ -23,6 +23,7 @@ mod respond;
 mod server;
 mod service;
 
+pub use access::{AccessEntry, AccessSink};
 pub use config::{Config, Limits};
 pub use error::Error;
 pub use listener::{from_fd, from_listen_fds, is_listening_socket, BindAddr, Listener, StdListener};

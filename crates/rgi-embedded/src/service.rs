@@ -70,8 +70,8 @@ async fn handle(
     in_flight: InFlight,
 ) -> Result<http::Response<ResponseBody>, Infallible> {
     let (mut head, incoming) = request.into_parts();
-    let mut access =
-        shared.config.access_log.then(|| Box::new(AccessRecord::new(info.remote, &head.method, &head.uri)));
+    let mut access = (shared.config.access_log || shared.config.access_sink.is_some())
+        .then(|| Box::new(AccessRecord::new(info.remote, &head, shared.config.access_sink.clone())));
     let mut stream = None;
     let mut response = match prepare(&shared, &info, &mut head, &incoming) {
         Err(refusal) => {

@@ -16,11 +16,14 @@ pub mod daemon;
 mod pool;
 mod socket;
 
-pub use pool::{Backend, BackendAddr, BackendState, Group, GroupHealth, GroupStats, Pool, PoolConfig, PoolEvent};
+pub use pool::{
+    Backend, BackendAddr, BackendState, ExitReport, Group, GroupHealth, GroupStats, Pool, PoolConfig, PoolEvent,
+    Refusal,
+};
 pub mod supervisor;
 mod sys;
 
-pub use supervisor::{GroupConfig, Reloader, SocketDir, SupervisedGroup, SupervisorError};
+pub use supervisor::{GroupConfig, Reloader, Rollout, SocketDir, SupervisedGroup, SupervisorError};
 
 /// The gid of a group by name (for `socket-group`).
 pub fn group_id(name: &str) -> std::io::Result<u32> {

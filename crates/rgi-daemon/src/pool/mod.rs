@@ -211,6 +211,28 @@ pub struct GroupStats {
     pub failed: AtomicU64,
 }
 
+/// Marks a response the pool made itself because no daemon could answer
+/// (502, 503, 504), with the reason; a development server turns it into
+/// a page about the application's crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What went wrong.
+    pub message: String,
+}
+
+/// How a daemon ended when it was not asked to: what a status or error
+/// page shows about the last crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExitReport {
+    /// The process.
+    pub pid: u32,
+    /// How it ended, e.g. `exited with status 3` (DMN-9).
+    pub how: String,
+    /// Its last lines of standard error.
+    pub stderr_tail: Vec<String>,
+}
+
 /// The state a pool and its supervisor share.
 pub struct Group {
     /// The group's name.
@@ -219,6 +241,7 @@ pub struct Group {
     backends: RwLock<Vec<Arc<Backend>>>,
     slot_freed: Notify,
     health: Mutex<GroupHealth>,
+    last_exit: Mutex<Option<ExitReport>>,
     /// Counters for status pages.
     pub stats: GroupStats,
     events: Option<mpsc::UnboundedSender<PoolEvent>>,
@@ -239,9 +262,19 @@ impl Group {
             backends: RwLock::new(Vec::new()),
             slot_freed: Notify::new(),
             health: Mutex::new(GroupHealth::Up),
+            last_exit: Mutex::new(None),
             stats: GroupStats::default(),
             events,
         })
+    }
+
+    /// The last daemon that ended unasked, if any.
+    pub fn last_exit(&self) -> Option<ExitReport> {
+        self.last_exit.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn set_last_exit(&self, report: ExitReport) {
+        *self.last_exit.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
     }
 
     /// A copy of the backend list.
@@ -327,11 +360,13 @@ impl Group {
     }
 
     /// The front's own answer for a request this group could not serve,
-    /// naming the group (DMN-4, DMN-6).
+    /// naming the group (DMN-4, DMN-6), marked [`Refusal`].
     fn refuse(&self, status: StatusCode, message: &str) -> Response {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(group = %self.name, status = status.as_u16(), "{message}");
-        plain(status, &format!("group {}: {message}", self.name))
+        let mut response = plain(status, &format!("group {}: {message}", self.name));
+        response.extensions_mut().insert(Refusal { message: message.to_string() });
+        response
     }
 
     pub(crate) fn report(&self, event: PoolEvent) {

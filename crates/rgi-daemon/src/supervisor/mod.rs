@@ -15,10 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::pool::{Backend, BackendAddr, BackendState, Group, GroupHealth, Pool, PoolConfig, PoolEvent};
+use crate::pool::{Backend, BackendAddr, BackendState, ExitReport, Group, GroupHealth, Pool, PoolConfig, PoolEvent};
 use crate::sys;
 
 mod process;
@@ -175,11 +175,47 @@ impl Reloader {
     }
 }
 
+/// Where the latest generation of a group's processes stands: the first
+/// start is generation 0, each reload the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    /// Its processes are starting.
+    Starting {
+        /// The generation.
+        generation: u64,
+    },
+    /// Every slot is served by a ready process of this generation.
+    Ready {
+        /// The generation.
+        generation: u64,
+    },
+    /// A process of this generation failed to start (it may still be
+    /// retried; a later `Ready` supersedes this).
+    Failed {
+        /// The generation.
+        generation: u64,
+        /// How the process ended.
+        reason: String,
+    },
+}
+
+impl Rollout {
+    /// The generation it is about.
+    pub fn generation(&self) -> u64 {
+        match self {
+            Rollout::Starting { generation } | Rollout::Ready { generation } | Rollout::Failed { generation, .. } => {
+                *generation
+            }
+        }
+    }
+}
+
 /// A supervised group: its pool and a handle on its loop.
 #[derive(Debug)]
 pub struct SupervisedGroup {
     group: Arc<Group>,
     commands: mpsc::UnboundedSender<Command>,
+    rollout: watch::Receiver<Rollout>,
     task: JoinHandle<()>,
 }
 
@@ -200,7 +236,9 @@ impl SupervisedGroup {
         let (pool_tx, pool_rx) = mpsc::unbounded_channel();
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let group = Group::new(&config.name, config.pool.clone(), Some(pool_tx));
+        let (rollout_tx, rollout) = watch::channel(Rollout::Starting { generation: 0 });
         let state = GroupLoop {
+            rollout: rollout_tx,
             reload_seen: config.reload_file.as_deref().and_then(modified),
             config,
             ids,
@@ -213,7 +251,13 @@ impl SupervisedGroup {
             stopping: None,
         };
         let task = tokio::spawn(state.run(events_rx, pool_rx, commands_rx));
-        Ok(Self { group, commands, task })
+        Ok(Self { group, commands, rollout, task })
+    }
+
+    /// Where the latest generation stands, to watch (a development
+    /// server waits on it after each rebuild).
+    pub fn rollout(&self) -> watch::Receiver<Rollout> {
+        self.rollout.clone()
     }
 
     /// The group's pool, to mount in a server.
@@ -294,6 +338,7 @@ struct Slot {
 }
 
 struct GroupLoop {
+    rollout: watch::Sender<Rollout>,
     config: GroupConfig,
     ids: Ids,
     dir: Arc<SocketDir>,
@@ -428,6 +473,8 @@ impl GroupLoop {
 
     /// A slot's process could not start: retry later, or give up.
     fn fail_start(&mut self, slot: usize, reason: &str) {
+        let generation = self.generation;
+        self.rollout.send_replace(Rollout::Failed { generation, reason: reason.to_string() });
         let s = &mut self.slots[slot];
         s.failures += 1;
         s.current = None;
@@ -444,6 +491,8 @@ impl GroupLoop {
     /// Stops respawning the group; its requests get 503 with the reason,
     /// unless older processes still serve (a failed reload).
     fn give_up(&mut self, reason: &str) {
+        let generation = self.generation;
+        self.rollout.send_replace(Rollout::Failed { generation, reason: reason.to_string() });
         for slot in &mut self.slots {
             slot.spawn_at = None;
         }
@@ -497,6 +546,15 @@ impl GroupLoop {
             .collect();
         for other in old {
             self.retire(other, false, "replaced");
+        }
+        let current = self.generation;
+        let all_ready = self.slots.iter().all(|slot| {
+            slot.current
+                .and_then(|pid| self.procs.get(&pid))
+                .is_some_and(|p| p.generation == current && p.phase == Phase::Ready)
+        });
+        if all_ready {
+            self.rollout.send_replace(Rollout::Ready { generation: current });
         }
     }
 
@@ -559,6 +617,7 @@ impl GroupLoop {
                 group = %self.config.name, pid, lived_secs = lived.as_secs_f64(), last_stderr = ?tail,
                 "daemon {how}"
             );
+            self.group.set_last_exit(ExitReport { pid, how: how.clone(), stderr_tail: tail });
         }
         let slot = p.slot;
         if self.slots[slot].current != Some(pid) || self.stopping.is_some() {
@@ -592,6 +651,7 @@ impl GroupLoop {
             return;
         }
         self.generation += 1;
+        self.rollout.send_replace(Rollout::Starting { generation: self.generation });
         tracing::info!(group = %self.config.name, generation = self.generation, why, "reloading: new daemons first, then the old ones drain");
         self.group.set_health(GroupHealth::Up);
         let current: Vec<u32> =

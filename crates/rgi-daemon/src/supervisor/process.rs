@@ -34,7 +34,7 @@ impl Ids {
         if me != 0 && ids.uid.is_some_and(|u| u != me) {
             return Err(bad(format!("only root can run daemons as another user (this is uid {me})")));
         }
-        if me == 0 && ids.uid.is_none() {
+        if me == 0 && ids.uid.is_none() && !config.dev {
             tracing::warn!(group = %config.name, "daemons will run as root: set `user` to drop privileges");
         }
         Ok(ids)

@@ -1,0 +1,27 @@
+// rgi-dev examples/hello            # then edit examples/hello/src/lib.rs and reload the page
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let options = rgi_dev::Options::parse();
+    // Quiet by default: the developer wants the request log, the build and
+    // the application's own output, not the supervisor's bookkeeping.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RGI_LOG").unwrap_or_else(|_| "warn".into());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!("cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(rgi_dev::run(options, rgi_embedded::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -59,6 +59,7 @@ stop_servers() {
   for name in "${BENCH_ORDER[@]}"; do
     for pid in ${BENCH_PID[$name]} ${BENCH_ALSO[$name]:-}; do wait "$pid" 2>/dev/null || true; done
   done
+  [[ -n ${KEEP_RESULTS:-} ]] || rm -rf "$RESULTS"
 }
 
 run_wrk() { # NAME SECONDS -> writes $RESULTS/NAME.N

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rgi_test_support::{alive, get, KeepAlive};
 use support::*;
 
 const TWO: &str = r#"
@@ -155,7 +156,7 @@ group = "fine"
     // No crash loop: after a while, still only the first attempts.
     std::thread::sleep(Duration::from_secs(2));
     let starts = server.log().matches("daemon started group=broken").count();
-    assert!(starts <= 2, "{starts} starts: a crash loop");
+    assert!(starts <= 2, "{starts} starts: a crash loop; log:\n{}", server.log());
     assert!(server.status().contains("state: failed"));
     assert_eq!(get(server.addr, "/").0, 200, "the other group still serves");
 }

@@ -22,9 +22,20 @@ use super::{GroupConfig, SocketDir};
 /// Events the loop hears about its processes.
 #[derive(Debug)]
 enum Event {
-    Exited { pid: u32, status: std::process::ExitStatus },
-    Ready { pid: u32 },
-    NotReady { pid: u32, reason: String },
+    Exited {
+        pid: u32,
+        status: std::process::ExitStatus,
+    },
+    Ready {
+        pid: u32,
+    },
+    /// `stuck`: it did not answer in time (rather than closing the
+    /// connection, which a process that is exiting does).
+    NotReady {
+        pid: u32,
+        reason: String,
+        stuck: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +87,8 @@ pub(super) struct GroupLoop {
     events: mpsc::UnboundedSender<Event>,
     reload_seen: Option<SystemTime>,
     stopping: Option<(oneshot::Sender<()>, Instant)>,
+    /// The generation the loop gave up on: none of its slots respawns.
+    given_up: Option<u64>,
 }
 
 /// Give up respawning after this many consecutive failures to start.
@@ -83,6 +96,11 @@ const MAX_START_FAILURES: u32 = 5;
 /// A process that lived this long before dying is a crash, not a failure
 /// to start: its slot's failure count starts over.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// How long a process that failed its readiness probe has to exit by
+/// itself.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+/// How long an exit waits for the rest of the process's stderr.
+const STDERR_DRAIN: Duration = Duration::from_millis(500);
 
 impl GroupLoop {
     /// Starts the loop of the group `group`, configured by `config`.
@@ -108,6 +126,7 @@ impl GroupLoop {
             generation: 0,
             events: events_tx,
             stopping: None,
+            given_up: None,
         };
         tokio::spawn(state.run(events, pool_events, commands))
     }
@@ -175,12 +194,18 @@ impl GroupLoop {
         if let Some(out) = child.stdout.take() {
             tokio::spawn(forward_output(out, self.config.name.clone(), pid, None));
         }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(forward_output(err, self.config.name.clone(), pid, Some(Arc::clone(&stderr_tail))));
-        }
+        let stderr_done = child.stderr.take().map(|err| {
+            tokio::spawn(forward_output(err, self.config.name.clone(), pid, Some(Arc::clone(&stderr_tail))))
+        });
         let events = self.events.clone();
         tokio::spawn(async move {
             if let Ok(status) = child.wait().await {
+                // The exit report quotes the last stderr lines: let the
+                // reader get to the end of the pipe first (bounded, since
+                // a process the daemon started may still hold it open).
+                if let Some(done) = stderr_done {
+                    let _ = tokio::time::timeout(STDERR_DRAIN, done).await;
+                }
                 let _ = events.send(Event::Exited { pid, status });
             }
         });
@@ -190,8 +215,12 @@ impl GroupLoop {
         tokio::spawn(async move {
             let event = match tokio::time::timeout(startup, probe(&probe_socket)).await {
                 Ok(Ok(())) => Event::Ready { pid },
-                Ok(Err(reason)) => Event::NotReady { pid, reason },
-                Err(_) => Event::NotReady { pid, reason: format!("not ready within {} s", startup.as_secs_f64()) },
+                Ok(Err(reason)) => Event::NotReady { pid, reason, stuck: false },
+                Err(_) => Event::NotReady {
+                    pid,
+                    reason: format!("not ready within {} s", startup.as_secs_f64()),
+                    stuck: true,
+                },
             };
             let _ = events.send(event);
         });
@@ -232,7 +261,9 @@ impl GroupLoop {
         let s = &mut self.slots[slot];
         s.failures += 1;
         s.current = None;
-        if s.failures >= MAX_START_FAILURES {
+        if self.given_up == Some(generation) {
+            s.spawn_at = None;
+        } else if s.failures >= MAX_START_FAILURES {
             s.spawn_at = None;
             let failures = s.failures;
             self.give_up(&format!("{failures} failed starts in a row; last: {reason}"));
@@ -246,6 +277,7 @@ impl GroupLoop {
     /// unless older processes still serve (a failed reload).
     fn give_up(&mut self, reason: &str) {
         let generation = self.generation;
+        self.given_up = Some(generation);
         self.rollout.send_replace(Rollout::Failed { generation, reason: reason.to_string() });
         for slot in &mut self.slots {
             slot.spawn_at = None;
@@ -262,14 +294,23 @@ impl GroupLoop {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Ready { pid } => self.on_ready(pid),
-            Event::NotReady { pid, reason } => {
+            Event::NotReady { pid, reason, stuck } => {
                 if let Some(p) = self.procs.get_mut(&pid) {
                     if p.phase == Phase::Starting {
                         tracing::error!(group = %self.config.name, pid, %reason, "daemon did not become ready; stopping it");
                         p.failed_start = true;
                         p.phase = Phase::Stopping;
-                        p.deadline = Some(Instant::now() + Duration::from_secs(2));
-                        let _ = sys::kill(pid, libc::SIGKILL);
+                        if stuck {
+                            let _ = sys::kill(pid, libc::SIGKILL);
+                            p.deadline = Some(Instant::now() + Duration::from_secs(2));
+                        } else {
+                            // It closed the connection: most likely it is
+                            // exiting, and its exit status (78: the
+                            // application failed to load) must not be
+                            // masked by our SIGKILL. The tick kills it if
+                            // it lingers.
+                            p.deadline = Some(Instant::now() + EXIT_GRACE);
+                        }
                     }
                 }
             }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rgi_test_support::{alive, get, try_get};
 use support::*;
 
 /// The first build compiles every dependency.

@@ -23,7 +23,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rgi_conformance::{run, vectors, Options, Profile, Target};
-use support::{binary, get, request};
+use rgi_test_support::{get, request};
+use support::binary;
 
 const NGINX: &str = "/usr/sbin/nginx";
 

@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
+use rgi_test_support::get;
 use support::*;
 
 fn is_root() -> bool {

@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use rgi_test_support::get;
 use support::*;
 
 #[test]

@@ -3,12 +3,12 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use rgi_test_support::{get, LoggedChild};
 
 pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -77,51 +77,31 @@ impl DevCrate {
 
 /// `rgi-dev` serving a crate on 127.0.0.1, stopped (by PID) when dropped.
 pub(crate) struct DevServer {
-    pub(crate) child: Child,
+    pub(crate) process: LoggedChild,
     pub(crate) addr: SocketAddr,
-    pub(crate) log: Arc<Mutex<String>>,
 }
 
 impl DevServer {
     pub(crate) fn start(krate: &DevCrate, args: &[&str]) -> Self {
-        // One target directory for every copy: the dependencies build once.
-        let target = workspace().join("target").join("rgi-dev-e2e");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rgi-dev"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rgi-dev"));
+        command
             .arg(&krate.path)
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
-            .env("CARGO_TARGET_DIR", &target)
+            // One target directory for every copy: the dependencies build once.
+            .env("CARGO_TARGET_DIR", workspace().join("target").join("rgi-dev-e2e"))
             // Everything the copies need is in the workspace's lock file
             // and already downloaded for the workspace's own build.
             .env("CARGO_NET_OFFLINE", "true")
-            .env_remove("RGI_SETTINGS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving on http://").nth(1) {
-                    let _ = tx.send(rest.trim_end_matches('/').to_string());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
+            .env_remove("RGI_SETTINGS");
+        let (process, addr) = LoggedChild::spawn("rgi-dev", command, Duration::from_secs(120), |line| {
+            line.split("serving on http://").nth(1).map(|rest| rest.trim_end_matches('/').to_string())
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_else(|_| panic!("rgi-dev did not start; its log:\n{}", log.lock().unwrap()));
-        Self { child, addr: addr.parse().unwrap(), log }
+        Self { process, addr }
     }
 
     pub(crate) fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     /// GETs `path` until `check` holds for the answer, at most `limit`.
@@ -157,58 +137,6 @@ impl DevServer {
 
     /// SIGTERM, then the exit status.
     pub(crate) fn stop(mut self) -> std::process::ExitStatus {
-        // SAFETY: kill(2) on our own child.
-        assert_eq!(unsafe { libc::kill(i32::try_from(self.child.id()).unwrap(), libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "rgi-dev did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process.stop()
     }
-}
-
-impl Drop for DevServer {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            // SAFETY: kill(2) on our own child.
-            unsafe { libc::kill(i32::try_from(self.child.id()).unwrap_or(0), libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Whether process `pid` is alive (and not a zombie).
-pub(crate) fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
-}
-
-/// One GET with `Connection: close`: (status, body); status 0 when the
-/// connection failed.
-pub(crate) fn get(addr: SocketAddr, target: &str) -> (u16, String) {
-    try_get(addr, target).unwrap_or_default()
-}
-
-/// One GET, failing on any connection error (refused, reset, cut short).
-pub(crate) fn try_get(addr: SocketAddr, target: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(150)))?;
-    s.write_all(format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    if status == 0 {
-        return Err(std::io::Error::other(format!("no HTTP answer: {text:?}")));
-    }
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Ok((status, body))
 }

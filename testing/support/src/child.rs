@@ -1,0 +1,117 @@
+//! A child process whose stderr is collected and which is stopped by PID.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running child: its stderr is kept as a log, and dropping it stops
+/// the process (SIGTERM, then SIGKILL after 10 s) so that no test leaves
+/// one behind.
+#[derive(Debug)]
+pub struct LoggedChild {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    name: String,
+}
+
+impl LoggedChild {
+    /// Spawns `command` (stdin and stdout null, stderr collected) and
+    /// waits, at most `limit`, for the stderr line from which `address`
+    /// extracts the address it listens on.
+    pub fn spawn(
+        name: &str,
+        mut command: Command,
+        limit: Duration,
+        address: impl Fn(&str) -> Option<String> + Send + 'static,
+    ) -> (Self, SocketAddr) {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = address(&line) {
+                    let _ = tx.send(addr);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let this = Self { child, log, name: name.to_string() };
+        let addr = rx
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("{name} did not start within {limit:?}; its log:\n{}", this.log()));
+        let addr = addr.parse().unwrap_or_else(|e| panic!("{name} printed a bad address {addr:?}: {e}"));
+        (this, addr)
+    }
+
+    /// Everything the child wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The child's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to the child.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid, which it keeps until reaped.
+        let rc = unsafe { libc::kill(i32::try_from(self.pid()).unwrap(), signal) };
+        assert_eq!(rc, 0, "kill({}, {signal})", self.pid());
+    }
+
+    /// Waits until `check(log)` holds, at most `limit`.
+    pub fn wait_log(&self, limit: Duration, what: &str, check: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !check(&self.log()) {
+            assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the child with SIGTERM and returns its exit status; fails if
+    /// it is still running after 30 s.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} did not stop on SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for LoggedChild {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            // SAFETY: kill(2) on our own, not yet reaped, child.
+            unsafe { libc::kill(i32::try_from(self.child.id()).unwrap_or(0), libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Whether process `pid` is alive (and not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+}

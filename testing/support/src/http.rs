@@ -1,0 +1,102 @@
+//! A raw HTTP/1.1 client: exactly the bytes a test means to send, and
+//! every connection failure reported.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// How long a test waits for an answer (a dev server may be building).
+const READ_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// One GET with `Connection: close`: (status, body); status 0 when the
+/// connection failed.
+pub fn get(addr: SocketAddr, target: &str) -> (u16, String) {
+    try_get(addr, target).unwrap_or_default()
+}
+
+/// One GET with `Connection: close`, failing on any connection error
+/// (refused, reset, cut short, no HTTP answer).
+pub fn try_get(addr: SocketAddr, target: &str) -> std::io::Result<(u16, String)> {
+    try_request(addr, &format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+}
+
+/// Sends `raw` and reads until the server closes: (status, body). Lenient:
+/// an answer followed by a reset (a server refusing a request it did not
+/// read whole) still counts; status 0 when there was no answer at all.
+pub fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(addr) else { return (0, String::new()) };
+    let _ = s.set_read_timeout(Some(READ_TIMEOUT));
+    if s.write_all(raw.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    parse(&out).unwrap_or_default()
+}
+
+fn try_request(addr: SocketAddr, raw: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(READ_TIMEOUT))?;
+    s.write_all(raw.as_bytes())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    parse(&out).ok_or_else(|| std::io::Error::other(format!("no HTTP answer: {:?}", String::from_utf8_lossy(&out))))
+}
+
+/// (status, body) of a whole answer read to the end.
+fn parse(out: &[u8]) -> Option<(u16, String)> {
+    let text = String::from_utf8_lossy(out);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).filter(|s| *s != 0)?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// A kept-alive HTTP/1.1 client connection.
+#[derive(Debug)]
+pub struct KeepAlive {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    /// Connects to `addr`.
+    pub fn connect(addr: SocketAddr) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Self { stream, buf: Vec::new() })
+    }
+
+    /// GET on this connection: (status, body), or an error if the
+    /// connection failed in any way. The answer must carry Content-Length.
+    pub fn get(&mut self, target: &str) -> std::io::Result<(u16, String)> {
+        self.stream.write_all(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())?;
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| std::io::Error::other(format!("no content-length in {head:?}")))?;
+                while self.buf.len() < end + 4 + len {
+                    self.fill()?;
+                }
+                let body = String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).into_owned();
+                self.buf.drain(..end + 4 + len);
+                let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                return Ok((status, body));
+            }
+            self.fill()?;
+        }
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        let mut chunk = [0u8; 16384];
+        let n = self.stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+}

@@ -477,26 +477,16 @@ fn is_uri_byte(b: u8) -> bool {
 
 /// Bytes [`encode`] leaves as they are: RFC 3986 `pchar` and `/`.
 fn is_path_byte(b: u8) -> bool {
+    is_unreserved_or_sub_delim(b) || matches!(b, b':' | b'@' | b'/')
+}
+
+/// RFC 3986 `unreserved` and `sub-delims`: the bytes that paths and host
+/// names (`reg-name`) both take as they are.
+pub(crate) fn is_unreserved_or_sub_delim(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-                | b'/'
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
         )
 }
 

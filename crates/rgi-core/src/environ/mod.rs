@@ -409,25 +409,7 @@ fn parse_host(text: &str) -> Result<(usize, Option<u16>), RequestError> {
 
 /// RFC 3986 `reg-name`: unreserved, sub-delims and `%` (of pct-encoded).
 fn is_reg_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b'%'
-        )
+    path::is_unreserved_or_sub_delim(b) || b == b'%'
 }
 
 impl fmt::Debug for Environ {

@@ -7,12 +7,12 @@
 #![allow(clippy::print_stdout, reason = "the suite reports what it ran, as its runner does")]
 
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rgi_conformance::{run, vectors, Options, Profile, Target};
+use rgi_test_support::pass_fd;
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -52,17 +52,7 @@ fn start(listener: &std::net::TcpListener, script_name: &str) -> Gunicorn {
     if !script_name.is_empty() {
         cmd.env("SCRIPT_NAME", script_name);
     }
-    // SAFETY: dup2/fcntl are async-signal-safe and only touch the child's
-    // descriptor table between fork and exec; fd 3 must survive the exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let ok = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
-            if ok == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    pass_fd(&mut cmd, fd, 3);
     Gunicorn(cmd.spawn().unwrap())
 }
 

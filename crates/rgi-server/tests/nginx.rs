@@ -17,13 +17,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rgi_conformance::{run, vectors, Options, Profile, Target};
-use rgi_test_support::{get, request};
+use rgi_test_support::{get, pass_fd, request};
 use support::binary;
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -84,17 +83,8 @@ fn start_nginx(dir: &Path, config: &str, listeners: &[&TcpListener]) -> Proc {
     let mut cmd = Command::new(NGINX);
     cmd.arg("-p").arg(dir).arg("-c").arg(&conf).arg("-e").arg(dir.join("error.log"));
     cmd.env("NGINX", inherited).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    // SAFETY: fcntl only changes the child's descriptor flags between
-    // fork and exec, so the listening sockets survive the exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            for &fd in &fds {
-                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
+    for fd in fds {
+        pass_fd(&mut cmd, fd, fd);
     }
     Proc(cmd.spawn().unwrap())
 }

@@ -5,10 +5,11 @@
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use rgi_test_support::pass_fd;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello");
 
@@ -135,18 +136,7 @@ fn with_inherited(fd: i32) -> Proc {
     cmd.arg("-c").arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\"").arg(HELLO);
     cmd.env_remove("RGI_BIND").env_remove("RGI_SETTINGS").env("RGI_LOG", "info");
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    // SAFETY: dup2 and fcntl are async-signal-safe and touch only this
-    // child's descriptor table, between fork and exec. dup2(3, 3) would
-    // keep close-on-exec, so that case clears the flag instead.
-    unsafe {
-        cmd.pre_exec(move || {
-            let ok = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
-            if ok == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    pass_fd(&mut cmd, fd, 3);
     Proc(cmd.spawn().unwrap())
 }
 

@@ -1,11 +1,14 @@
 //! Helpers for integration tests that run real rgi binaries: a child
-//! process whose log is kept and which is stopped by its PID, and a raw
-//! HTTP/1.1 client that reports every connection failure.
+//! process whose log is kept and which is stopped by its PID, sockets
+//! handed to children at a chosen descriptor, and a raw HTTP/1.1 client
+//! that reports every connection failure.
 #![allow(clippy::unwrap_used, reason = "a test helper fails the test by panicking")]
 #![allow(clippy::missing_panics_doc, reason = "every helper here panics to fail a test")]
 
 mod child;
+mod fds;
 mod http;
 
 pub use child::{alive, LoggedChild};
+pub use fds::pass_fd;
 pub use http::{get, request, try_get, KeepAlive};

@@ -99,8 +99,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         release: options.release,
         settings: settings.pass,
         dir: Arc::new(SocketDir::open(None, None)?),
-        group: None,
-        rollout: None,
+        app: None,
         phase: phase_tx,
     };
     tokio::pin!(shutdown);
@@ -118,13 +117,13 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
                 say(&format!("{} changed; rebuilding", dev.relative(&changed)));
                 rebuild = Some(Instant::now());
             }
-            Ok(()) = rollout_changed(dev.rollout.as_mut()) => dev.follow_rollout(),
+            Ok(()) = rollout_changed(dev.app.as_mut()) => dev.follow_rollout(),
         }
     }
     say("stopping");
     let _ = stop_server.send(());
-    if let Some(group) = dev.group.take() {
-        group.shutdown().await;
+    if let Some(app) = dev.app.take() {
+        app.group.shutdown().await;
     }
     let _ = serving.await;
     Ok(())
@@ -167,10 +166,15 @@ struct Dev {
     release: bool,
     settings: Option<PathBuf>,
     dir: Arc<SocketDir>,
-    group: Option<SupervisedGroup>,
-    /// The group's rollout, as last seen here.
-    rollout: Option<watch::Receiver<Rollout>>,
+    /// The application's process group, once a build has been started.
+    app: Option<App>,
     phase: watch::Sender<Phase>,
+}
+
+/// The application's one-process group and its rollout as last seen here.
+struct App {
+    group: SupervisedGroup,
+    rollout: watch::Receiver<Rollout>,
 }
 
 impl Dev {
@@ -214,12 +218,12 @@ impl Dev {
     /// Starts the group on its first build, reloads it after; waits until
     /// the new process is ready or has failed.
     async fn start(&mut self, executable: PathBuf) {
-        let group = match &self.group {
-            Some(group) => {
-                let before = group.rollout().borrow().generation();
-                group.reload();
-                wait_rollout(group, Some(before)).await;
-                group
+        let app = match &mut self.app {
+            Some(app) => {
+                let before = app.group.rollout().borrow().generation();
+                app.group.reload();
+                wait_rollout(&app.group, Some(before)).await;
+                app
             }
             None => {
                 let mut config = GroupConfig::new(&self.project.package, vec![executable.display().to_string()]);
@@ -232,7 +236,8 @@ impl Dev {
                 match SupervisedGroup::start(config, Arc::clone(&self.dir)) {
                     Ok(group) => {
                         wait_rollout(&group, None).await;
-                        self.group.insert(group)
+                        let rollout = group.rollout();
+                        self.app.insert(App { group, rollout })
                     }
                     Err(err) => {
                         say(&format!("cannot start {}: {err}", self.project.package));
@@ -241,17 +246,15 @@ impl Dev {
                 }
             }
         };
-        let pool = group.pool();
-        let rollout = self.rollout.get_or_insert_with(|| group.rollout());
-        let phase = phase_of(&rollout.borrow_and_update(), pool);
+        let phase = phase_of(&app.rollout.borrow_and_update(), app.group.pool());
         self.phase.send_replace(phase);
     }
 
     /// Keeps the phase in step with the process: a crash that will not
     /// restart shows its page, a recovery serves again.
     fn follow_rollout(&mut self) {
-        let (Some(group), Some(rollout)) = (&self.group, &mut self.rollout) else { return };
-        let rollout = rollout.borrow_and_update().clone();
+        let Some(app) = &mut self.app else { return };
+        let rollout = app.rollout.borrow_and_update().clone();
         if matches!(*self.phase.borrow(), Phase::Waiting | Phase::BuildFailed { .. }) {
             return;
         }
@@ -260,7 +263,7 @@ impl Dev {
             (Rollout::Failed { .. }, Phase::Serving(_)) | (Rollout::Ready { .. }, Phase::AppFailed { .. })
         );
         if changed {
-            self.phase.send_replace(phase_of(&rollout, group.pool()));
+            self.phase.send_replace(phase_of(&rollout, app.group.pool()));
         }
     }
 
@@ -299,9 +302,9 @@ async fn next_change(watcher: Option<&mut SourceWatcher>) -> Option<PathBuf> {
     }
 }
 
-async fn rollout_changed(rollout: Option<&mut watch::Receiver<Rollout>>) -> Result<(), watch::error::RecvError> {
-    match rollout {
-        Some(rollout) => rollout.changed().await,
+async fn rollout_changed(app: Option<&mut App>) -> Result<(), watch::error::RecvError> {
+    match app {
+        Some(app) => app.rollout.changed().await,
         None => std::future::pending().await,
     }
 }

@@ -21,15 +21,9 @@
 #      WARMUP [2] seconds, SKIP_BUILD [unset].
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-8}
-PASSES=${PASSES:-4}
-CONNS=${CONNS:-32}
-WRK_THREADS=${WRK_THREADS:-1}
-WARMUP=${WARMUP:-2}
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+source bench/lib.sh
 [[ -x /usr/sbin/nginx ]] || { echo "nginx not found: apt-get install nginx-light" >&2; exit 1; }
 [[ -n ${SKIP_BUILD:-} ]] || cargo build --release --quiet -p hello -p hyper-hello -p rgi-server
-source bench/lib.sh
 ROOT=$PWD
 RUN=$RESULTS/run
 mkdir -p "$RUN"

@@ -14,14 +14,8 @@
 #      WARMUP [2] seconds, SKIP_BUILD [unset].
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-8}
-PASSES=${PASSES:-4}
-CONNS=${CONNS:-32}
-WRK_THREADS=${WRK_THREADS:-1}
-WARMUP=${WARMUP:-2}
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-[[ -n ${SKIP_BUILD:-} ]] || cargo build --release --quiet -p hello -p hyper-hello
 source bench/lib.sh
+[[ -n ${SKIP_BUILD:-} ]] || cargo build --release --quiet -p hello -p hyper-hello
 
 start_server hyper target/release/hyper-hello "$(free_port)"
 port=$(free_port); RGI_BIND=127.0.0.1:$port RGI_LOG=warn start_server rgi-embedded target/release/hello "$port"

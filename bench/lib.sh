@@ -1,9 +1,19 @@
 # Shared helpers for bench/*.sh (sourced, not run).
 # start_server NAME CMD... PORT   (PORT last; it is passed when the command takes it)
 # measure_rows BASELINE "ROW..."  runs wrk per row and prints the table.
+# The wrk settings every script shares (their headers list them):
+DURATION=${DURATION:-8}
+PASSES=${PASSES:-4}
+CONNS=${CONNS:-32}
+WRK_THREADS=${WRK_THREADS:-1}
+WARMUP=${WARMUP:-2}
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 declare -A BENCH_PID=() BENCH_PORT=() BENCH_RSS=() BENCH_PSS=() BENCH_ALSO=()
 declare -a BENCH_ORDER=()
 RESULTS=$(mktemp -d /tmp/rgi-bench.XXXXXX)
+# A script that stops before its servers run leaves nothing behind; the
+# scripts replace this with `trap stop_servers EXIT`, which also removes it.
+trap 'rm -rf "$RESULTS"' EXIT
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

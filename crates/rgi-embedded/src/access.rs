@@ -51,68 +51,54 @@ impl fmt::Debug for AccessSink {
 /// response is sent and written when its body is done or dropped.
 #[derive(Debug)]
 pub(crate) struct AccessRecord {
-    pub(crate) remote: Option<SocketAddr>,
-    pub(crate) method: http::Method,
-    pub(crate) target: String,
-    pub(crate) version: http::Version,
-    pub(crate) status: u16,
-    pub(crate) bytes: u64,
-    pub(crate) started: Instant,
-    pub(crate) completed: bool,
-    pub(crate) failed: bool,
-    pub(crate) sink: Option<AccessSink>,
+    /// The entry so far; its `duration` is set when it is written.
+    pub(crate) entry: AccessEntry,
+    started: Instant,
+    sink: Option<AccessSink>,
 }
 
 impl AccessRecord {
     pub(crate) fn new(remote: Option<SocketAddr>, head: &http::request::Parts, sink: Option<AccessSink>) -> Self {
-        Self {
+        let entry = AccessEntry {
             remote,
             method: head.method.clone(),
             target: head.uri.to_string(),
             version: head.version,
             status: 0,
             bytes: 0,
-            started: Instant::now(),
+            duration: Duration::ZERO,
             completed: false,
             failed: false,
-            sink,
-        }
+        };
+        Self { entry, started: Instant::now(), sink }
     }
 
-    pub(crate) fn log(&self) {
+    pub(crate) fn log(&mut self) {
+        let entry = &mut self.entry;
+        entry.duration = self.started.elapsed();
         if let Some(sink) = &self.sink {
-            (sink.0)(&AccessEntry {
-                remote: self.remote,
-                method: self.method.clone(),
-                target: self.target.clone(),
-                version: self.version,
-                status: self.status,
-                bytes: self.bytes,
-                duration: self.started.elapsed(),
-                completed: self.completed,
-                failed: self.failed,
-            });
+            (sink.0)(entry);
             return;
         }
-        let remote = match self.remote {
+        let remote = match entry.remote {
             Some(addr) => addr.to_string(),
             None => "-".to_string(),
         };
-        let outcome = if self.failed {
+        let outcome = if entry.failed {
             "failed"
-        } else if self.completed {
+        } else if entry.completed {
             "ok"
         } else {
             "client gone"
         };
-        let duration_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+        let duration_ms = (entry.duration.as_secs_f64() * 1e6).round() / 1e3;
         tracing::info!(
             target: "rgi::access",
             remote = %remote,
-            method = %self.method,
-            target = %self.target,
-            status = self.status,
-            bytes = self.bytes,
+            method = %entry.method,
+            target = %entry.target,
+            status = entry.status,
+            bytes = entry.bytes,
             duration_ms,
             outcome,
             "request"

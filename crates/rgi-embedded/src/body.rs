@@ -141,7 +141,7 @@ impl HttpBody for ResponseBody {
         match &result {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(access), Some(data)) = (this.access.as_mut(), frame.data_ref()) {
-                    access.bytes += data.len() as u64;
+                    access.entry.bytes += data.len() as u64;
                 }
             }
             Poll::Ready(Some(Err(err))) => {
@@ -151,7 +151,7 @@ impl HttpBody for ResponseBody {
                     this.stream.as_ref().map_or((None, None), |c| (Some(&c.method), Some(&c.target)));
                 tracing::error!(error = %err, ?method, ?target, "response body failed after the head was sent");
                 if let Some(access) = this.access.as_mut() {
-                    access.failed = true;
+                    access.entry.failed = true;
                 }
             }
             Poll::Ready(None) => {
@@ -165,7 +165,7 @@ impl HttpBody for ResponseBody {
                     }
                 }
                 if let Some(access) = this.access.as_mut() {
-                    access.completed = true;
+                    access.entry.completed = true;
                 }
             }
             Poll::Pending => {}
@@ -186,7 +186,7 @@ impl Drop for ResponseBody {
     fn drop(&mut self) {
         if let Some(mut access) = self.access.take() {
             // hyper stops polling once Content-Length bytes are out.
-            access.completed |= !access.failed && self.inner.is_end_stream();
+            access.entry.completed |= !access.entry.failed && self.inner.is_end_stream();
             access.log();
         }
     }

@@ -103,7 +103,7 @@ async fn handle(
         response.headers_mut().entry(http::header::SERVER).or_insert_with(|| value.clone());
     }
     if let Some(access) = access.as_mut() {
-        access.status = response.status().as_u16();
+        access.entry.status = response.status().as_u16();
     }
     Ok(response.map(|body| ResponseBody::new(body, access, stream, in_flight)))
 }

@@ -215,6 +215,7 @@ pub struct GroupStats {
 /// (502, 503, 504), with the reason; a development server turns it into
 /// a page about the application's crash.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Refusal {
     /// What went wrong.
     pub message: String,

@@ -33,10 +33,16 @@ impl Project {
         if !manifest.is_file() {
             return Err(DevError::Project(format!("{} is not a crate: no {}", path.display(), manifest.display())));
         }
-        let metadata = MetadataCommand::new()
-            .manifest_path(&manifest)
-            .exec()
-            .map_err(|e| DevError::Project(format!("cargo metadata for {}: {e}", manifest.display())))?;
+        let mut command = MetadataCommand::new();
+        command.manifest_path(&manifest);
+        // Unfiltered, cargo resolves (and downloads) the dependencies of
+        // every platform, which a build never needs: offline, or with a
+        // cache a build filled, it would fail for crates like windows-sys.
+        if let Some(host) = host_triple() {
+            command.other_options(vec!["--filter-platform".to_string(), host]);
+        }
+        let metadata =
+            command.exec().map_err(|e| DevError::Project(format!("cargo metadata for {}: {e}", manifest.display())))?;
         let root = metadata.root_package().ok_or_else(|| {
             DevError::Project(format!(
                 "{} is a virtual workspace manifest; give the directory of the application crate",
@@ -79,6 +85,14 @@ impl Project {
             watch,
         })
     }
+}
+
+/// The platform cargo builds for by default, as `rustc -vV` names it.
+fn host_triple() -> Option<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc).arg("-vV").output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("host: ")).map(|h| h.trim().to_string())
 }
 
 fn list(names: &[&str]) -> String {

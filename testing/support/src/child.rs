@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,12 +47,34 @@ impl LoggedChild {
                 log.push('\n');
             }
         });
-        let this = Self { child, log, name: name.to_string() };
-        let addr = rx
-            .recv_timeout(limit)
-            .unwrap_or_else(|_| panic!("{name} did not start within {limit:?}; its log:\n{}", this.log()));
+        let mut this = Self { child, log, name: name.to_string() };
+        let addr = match rx.recv_timeout(limit) {
+            Ok(addr) => addr,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("{name} did not start within {limit:?}; its log:\n{}", this.log())
+            }
+            // Its stderr closed before it said where it listens: it exited
+            // (or is exiting). Say how at once, not when `limit` runs out.
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = this.wait_exit(Duration::from_secs(10));
+                panic!("{name} exited before it started ({status}); its log:\n{}", this.log())
+            }
+        };
         let addr = addr.parse().unwrap_or_else(|e| panic!("{name} printed a bad address {addr:?}: {e}"));
         (this, addr)
+    }
+
+    /// How the child ended, waiting at most `limit` for it to end.
+    fn wait_exit(&mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.to_string(),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) => return format!("its stderr closed but it still runs after {limit:?}"),
+                Err(e) => return format!("cannot wait for it: {e}"),
+            }
+        }
     }
 
     /// Everything the child wrote to stderr so far.
@@ -114,4 +137,25 @@ impl Drop for LoggedChild {
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_that_exits_before_starting_is_reported_at_once_with_its_status_and_log() {
+        let mut command = Command::new("/bin/sh");
+        command.args(["-c", "echo 'cannot load: no such thing' >&2; exit 3"]);
+        let started = Instant::now();
+        let spawn = std::panic::AssertUnwindSafe(|| {
+            LoggedChild::spawn("quitter", command, Duration::from_secs(60), |_| None::<String>)
+        });
+        let panic = std::panic::catch_unwind(spawn).expect_err("spawn should fail");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(started.elapsed() < Duration::from_secs(10), "reported after {:?}", started.elapsed());
+        assert!(message.contains("exited before it started"), "{message}");
+        assert!(message.contains("exit status: 3"), "{message}");
+        assert!(message.contains("cannot load: no such thing"), "{message}");
+    }
 }

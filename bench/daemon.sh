@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 [[ -x /usr/sbin/nginx ]] || { echo "nginx not found: apt-get install nginx-light" >&2; exit 1; }
-[[ -n ${SKIP_BUILD:-} ]] || cargo build --release --quiet -p hello -p hyper-hello -p rgi-server
+[[ -n ${SKIP_BUILD:-} ]] || cargo build --profile bench-release --quiet -p hello -p hyper-hello -p rgi-server
 ROOT=$PWD
 RUN=$RESULTS/run
 mkdir -p "$RUN"
@@ -87,14 +87,14 @@ nginx_with() {
 trap stop_servers EXIT
 rows="hyper rgi-embedded rgi-server nginx-rgi nginx-rgi-keep"
 
-start_server hyper target/release/hyper-hello "$(free_port)"
+start_server hyper target/bench-release/hyper-hello "$(free_port)"
 
 port=$(free_port)
-RGI_BIND=127.0.0.1:$port RGI_LOG=warn start_server rgi-embedded target/release/hello "$port"
+RGI_BIND=127.0.0.1:$port RGI_LOG=warn start_server rgi-embedded target/bench-release/hello "$port"
 
 cat >"$RUN/rgi-server.toml" <<EOF
 [groups.hello]
-command = ["$ROOT/target/release/hello"]
+command = ["$ROOT/target/bench-release/hello"]
 processes = 2
 threads = 1
 
@@ -103,20 +103,20 @@ prefix = "/"
 group = "hello"
 EOF
 port=$(free_port)
-RGI_LOG=warn start_cmd rgi-server "$port" target/release/rgi-server --config "$RUN/rgi-server.toml" --listen "127.0.0.1:$port"
+RGI_LOG=warn start_cmd rgi-server "$port" target/bench-release/rgi-server --config "$RUN/rgi-server.toml" --listen "127.0.0.1:$port"
 
 port=$(free_port)
 sock=$RUN/nginx-rgi/hello.sock
 nginx_conf nginx-rgi "$port" "" "fastcgi_pass unix:$sock;"
 [[ -z $nginx_user ]] || chown www-data:www-data "$RUN/nginx-rgi"
-RGI_FASTCGI=unix:$sock RGI_THREADS=1 RGI_LOG=warn nginx_with nginx-rgi "$port" "$sock" "${as_user[@]}" target/release/hello
+RGI_FASTCGI=unix:$sock RGI_THREADS=1 RGI_LOG=warn nginx_with nginx-rgi "$port" "$sock" "${as_user[@]}" target/bench-release/hello
 
 port=$(free_port)
 sock=$RUN/nginx-rgi-keep/hello.sock
 nginx_conf nginx-rgi-keep "$port" "upstream rgi { server unix:$sock; keepalive 32; }" \
   "fastcgi_keep_conn on; fastcgi_pass rgi;"
 [[ -z $nginx_user ]] || chown www-data:www-data "$RUN/nginx-rgi-keep"
-RGI_FASTCGI=unix:$sock RGI_THREADS=1 RGI_LOG=warn nginx_with nginx-rgi-keep "$port" "$sock" "${as_user[@]}" target/release/hello
+RGI_FASTCGI=unix:$sock RGI_THREADS=1 RGI_LOG=warn nginx_with nginx-rgi-keep "$port" "$sock" "${as_user[@]}" target/bench-release/hello
 
 fpm=$(compgen -G '/usr/sbin/php-fpm[0-9]*' | sort -V | tail -n 1 || true)
 if [[ -n $fpm ]]; then

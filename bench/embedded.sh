@@ -3,7 +3,7 @@
 #
 #   bash bench/embedded.sh
 #
-# Builds examples/hello and bench/hyper-hello in release mode, starts both on
+# Builds examples/hello and bench/hyper-hello (profile bench-release), starts both on
 # 127.0.0.1 (ports the OS leaves free), warms each up, then runs wrk against
 # each in turn for PASSES passes (keep-alive, CONNS connections; the order
 # alternates every pass to spread drift), and prints one markdown table:
@@ -15,9 +15,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-[[ -n ${SKIP_BUILD:-} ]] || cargo build --release --quiet -p hello -p hyper-hello
+[[ -n ${SKIP_BUILD:-} ]] || cargo build --profile bench-release --quiet -p hello -p hyper-hello
 
-start_server hyper target/release/hyper-hello "$(free_port)"
-port=$(free_port); RGI_BIND=127.0.0.1:$port RGI_LOG=warn start_server rgi-embedded target/release/hello "$port"
+start_server hyper target/bench-release/hyper-hello "$(free_port)"
+port=$(free_port); RGI_BIND=127.0.0.1:$port RGI_LOG=warn start_server rgi-embedded target/bench-release/hello "$port"
 trap stop_servers EXIT
 measure_rows "hyper" "hyper rgi-embedded"

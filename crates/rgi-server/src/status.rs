@@ -33,6 +33,7 @@ impl Status {
             let health = match g.health() {
                 GroupHealth::Up => "up".to_string(),
                 GroupHealth::Failed(reason) => format!("failed: {reason}"),
+                GroupHealth::Failing(reason) => format!("failing to start: {reason}"),
             };
             let in_flight: usize = backends.iter().map(|b| b.in_flight()).sum();
             let _ = writeln!(out, "group: {}", g.name);

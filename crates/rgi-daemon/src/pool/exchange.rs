@@ -56,7 +56,11 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
                     } else {
                         StatusCode::BAD_GATEWAY
                     };
-                    return group.refuse(status, &format!("cannot connect to {}: {err}", describe(&backend)));
+                    return group.refuse(
+                        status,
+                        "cannot connect to a daemon",
+                        &format!("cannot connect to {}: {err}", describe(&backend)),
+                    );
                 }
             },
         };
@@ -64,8 +68,11 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
             if reused && bodiless && attempt == 1 {
                 continue;
             }
-            return group
-                .refuse(StatusCode::BAD_GATEWAY, &format!("cannot send the request to {}: {err}", describe(&backend)));
+            return group.refuse(
+                StatusCode::BAD_GATEWAY,
+                "cannot send the request to a daemon",
+                &format!("cannot send the request to {}: {err}", describe(&backend)),
+            );
         }
         let (io, pump) = match body.take().filter(|_| !bodiless) {
             None => (Io::Whole(Some(conn)), None),
@@ -85,6 +92,7 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
                     let secs = limit.as_secs_f64();
                     return group.refuse(
                         StatusCode::GATEWAY_TIMEOUT,
+                        &format!("the daemon did not answer within {secs} s"),
                         &format!("{} did not answer within {secs} s", describe(&backend)),
                     );
                 }
@@ -99,7 +107,11 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
                 tracing::warn!(group = %group.name, error = %err, "request body failed while forwarding");
                 plain(status, "the request body could not be read")
             }
-            Err(err) => group.refuse(StatusCode::BAD_GATEWAY, &format!("{}: {err}", describe(&backend))),
+            Err(err) => group.refuse(
+                StatusCode::BAD_GATEWAY,
+                "the daemon failed to answer",
+                &format!("{}: {err}", describe(&backend)),
+            ),
         };
     }
 }

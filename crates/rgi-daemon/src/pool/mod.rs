@@ -191,8 +191,13 @@ pub enum PoolEvent {
 pub enum GroupHealth {
     /// Serving (or about to).
     Up,
-    /// Its application failed to load: requests get `503` with this reason.
+    /// Its application failed to load: requests get `503`; the reason
+    /// goes to the log and [`Refusal`], not to clients.
     Failed(String),
+    /// No daemon serves and the latest ones failed to start (the
+    /// supervisor still retries): requests get `503` at once instead of
+    /// waiting for a start that keeps failing.
+    Failing(String),
 }
 
 /// Counters a status page shows.
@@ -341,10 +346,22 @@ impl Group {
                 slot.group = Some(Arc::clone(self));
                 return Ok(slot);
             }
-            if let GroupHealth::Failed(reason) = self.health() {
-                return Err(
-                    self.refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("application failed to load: {reason}"))
-                );
+            match self.health() {
+                GroupHealth::Up => {}
+                GroupHealth::Failed(reason) => {
+                    return Err(self.refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "its application failed to load",
+                        &format!("application failed to load: {reason}"),
+                    ))
+                }
+                GroupHealth::Failing(reason) => {
+                    return Err(self.refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "its daemons cannot start",
+                        &format!("daemons cannot start: {reason}"),
+                    ))
+                }
             }
             if !waited {
                 waited = true;
@@ -355,18 +372,21 @@ impl Group {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             if woke.is_err() {
                 let secs = self.config.queue_timeout.as_secs_f64();
-                return Err(self.refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("no daemon free within {secs} s")));
+                let message = format!("no daemon free within {secs} s");
+                return Err(self.refuse(StatusCode::SERVICE_UNAVAILABLE, &message, &message));
             }
         }
     }
 
     /// The front's own answer for a request this group could not serve,
-    /// naming the group (DMN-4, DMN-6), marked [`Refusal`].
-    fn refuse(&self, status: StatusCode, message: &str) -> Response {
+    /// naming the group and the cause (DMN-4, DMN-6), marked [`Refusal`].
+    /// The client reads only `public`; `detail` (which may name sockets,
+    /// programs and files) goes to the log and the [`Refusal`].
+    pub(crate) fn refuse(&self, status: StatusCode, public: &str, detail: &str) -> Response {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(group = %self.name, status = status.as_u16(), "{message}");
-        let mut response = plain(status, &format!("group {}: {message}", self.name));
-        response.extensions_mut().insert(Refusal { message: message.to_string() });
+        tracing::warn!(group = %self.name, status = status.as_u16(), "{detail}");
+        let mut response = plain(status, &format!("group {}: {public}", self.name));
+        response.extensions_mut().insert(Refusal { message: detail.to_string() });
         response
     }
 

@@ -2,6 +2,7 @@
 //! target and rolls reloads out.
 
 use std::collections::{HashMap, VecDeque};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,6 +64,9 @@ struct Proc {
     replaced: bool,
     /// Never became ready: its exit counts as a failed start.
     failed_start: bool,
+    /// Why the supervisor sent it SIGKILL, so its exit is reported as
+    /// that rather than as a kill from outside (e.g. the OOM killer).
+    killed_because: Option<String>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -247,6 +251,7 @@ impl GroupLoop {
                 request_limit,
                 replaced: false,
                 failed_start: false,
+                killed_because: None,
                 stderr_tail,
             },
         );
@@ -258,6 +263,11 @@ impl GroupLoop {
     fn fail_start(&mut self, slot: usize, reason: &str) {
         let generation = self.generation;
         self.rollout.send_replace(Rollout::Failed { generation, reason: reason.to_string() });
+        if !self.procs.values().any(|p| p.phase == Phase::Ready) {
+            // Nothing serves: waiting requests learn it now, not after
+            // every retry has failed.
+            self.group.set_health(GroupHealth::Failing(reason.to_string()));
+        }
         let s = &mut self.slots[slot];
         s.failures += 1;
         s.current = None;
@@ -302,6 +312,7 @@ impl GroupLoop {
                         p.phase = Phase::Stopping;
                         if stuck {
                             let _ = sys::kill(pid, libc::SIGKILL);
+                            p.killed_because = Some(reason);
                             p.deadline = Some(Instant::now() + Duration::from_secs(2));
                         } else {
                             // It closed the connection: most likely it is
@@ -400,7 +411,10 @@ impl GroupLoop {
         let Some(p) = self.procs.remove(&pid) else { return };
         self.group.remove(&p.backend);
         let _ = std::fs::remove_file(&p.socket);
-        let how = describe_exit(status);
+        let how = match &p.killed_because {
+            Some(why) if status.signal() == Some(libc::SIGKILL) => format!("{why} (killed)"),
+            _ => describe_exit(status),
+        };
         let expected = matches!(p.phase, Phase::Stopping | Phase::Draining { .. }) && !p.failed_start;
         let lived = p.started.elapsed();
         if expected {
@@ -489,6 +503,13 @@ impl GroupLoop {
                     if idle || late {
                         let signal = if kill || late { libc::SIGKILL } else { libc::SIGTERM };
                         let _ = sys::kill(pid, signal);
+                        if signal == libc::SIGKILL {
+                            p.killed_because = Some(if late {
+                                "still busy when its graceful timeout ended".to_string()
+                            } else {
+                                "a request passed its deadline".to_string()
+                            });
+                        }
                         p.phase = Phase::Stopping;
                         p.deadline = Some(now + self.config.graceful_timeout);
                     }
@@ -496,6 +517,7 @@ impl GroupLoop {
                 Phase::Stopping if p.deadline.is_some_and(|d| now >= d) => {
                     tracing::warn!(group = %self.config.name, pid, "daemon did not stop in time; SIGKILL");
                     let _ = sys::kill(pid, libc::SIGKILL);
+                    p.killed_because = Some("did not stop in time".to_string());
                     p.deadline = Some(now + Duration::from_secs(5));
                 }
                 Phase::Ready if !p.replaced => {

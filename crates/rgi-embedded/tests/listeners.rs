@@ -32,7 +32,9 @@ async fn bind_addresses_parse_and_name_bad_ones() {
     assert_eq!("127.0.0.1:80".parse::<BindAddr>().unwrap(), BindAddr::Tcp(([127, 0, 0, 1], 80).into()));
     assert!(matches!("[::1]:8000".parse::<BindAddr>().unwrap(), BindAddr::Tcp(a) if a.is_ipv6()));
     assert_eq!("unix:/run/x.sock".parse::<BindAddr>().unwrap(), BindAddr::Unix("/run/x.sock".into()));
-    for bad in ["localhost:80", "8000", "unix:", "127.0.0.1", ""] {
+    // A host name is as good as an address (resolved once, IPv4 first).
+    assert_eq!("localhost:80".parse::<BindAddr>().unwrap(), BindAddr::Tcp(([127, 0, 0, 1], 80).into()));
+    for bad in ["localhost", "localhost:http", "localhost:99999", "8000", "unix:", "127.0.0.1", "[::1:80", ":80", ""] {
         let err = bad.parse::<BindAddr>().unwrap_err().to_string();
         assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
     }

@@ -47,9 +47,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let problems = config.preflight();
     if cli.check {
+        if !problems.is_empty() {
+            for problem in &problems {
+                tracing::error!("{problem}");
+            }
+            return ExitCode::from(2);
+        }
         tracing::info!(groups = config.groups.len(), mounts = config.mounts.len(), "configuration is valid");
         return ExitCode::SUCCESS;
+    }
+    for problem in &problems {
+        tracing::warn!("{problem}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -22,12 +22,14 @@ mod sys;
 pub use inherit::{from_fd, from_listen_fds, is_listening_socket};
 
 /// An address to listen on, as written in `RGI_BIND` (DEP-2): `host:port`,
-/// `[ipv6]:port`, or `unix:/path`.
+/// `[ipv6]:port`, or `unix:/path`. A host name (`localhost:8000`) is
+/// resolved when parsed, preferring an IPv4 address.
 ///
 /// ```
 /// use rgi_embedded::BindAddr;
 ///
 /// assert!(matches!("127.0.0.1:8000".parse(), Ok(BindAddr::Tcp(_))));
+/// assert!(matches!("localhost:8000".parse(), Ok(BindAddr::Tcp(a)) if a.ip().is_loopback()));
 /// assert!(matches!("[::1]:8000".parse(), Ok(BindAddr::Tcp(_))));
 /// assert!(matches!("unix:/run/app.sock".parse(), Ok(BindAddr::Unix(_))));
 /// assert!("localhost".parse::<BindAddr>().is_err());
@@ -51,7 +53,25 @@ impl std::str::FromStr for BindAddr {
             }
             return Ok(BindAddr::Unix(PathBuf::from(path)));
         }
-        s.parse().map(BindAddr::Tcp).map_err(|_| bad("expected host:port, [ipv6]:port or unix:/path"))
+        if let Ok(addr) = s.parse() {
+            return Ok(BindAddr::Tcp(addr));
+        }
+        let shape = "expected host:port, [ipv6]:port or unix:/path";
+        let (host, port) = s.rsplit_once(':').ok_or_else(|| bad(shape))?;
+        let port: u16 = port.parse().map_err(|_| bad("the port must be a number from 0 to 65535"))?;
+        if host.is_empty() || host.contains([':', '[', ']', '/']) {
+            return Err(bad(shape));
+        }
+        // A host name (`localhost`) is resolved once, here; IPv4 first,
+        // as the default 127.0.0.1 is.
+        let addrs: Vec<SocketAddr> =
+            (host, port).to_socket_addrs().map_err(|_| bad("the host name does not resolve"))?.collect();
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| addrs.first())
+            .map(|a| BindAddr::Tcp(*a))
+            .ok_or_else(|| bad("the host name does not resolve"))
     }
 }
 

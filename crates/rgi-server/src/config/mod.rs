@@ -14,15 +14,21 @@
 //! group = "app"
 //! ```
 //!
-//! Relative paths are relative to the file's directory. Times are seconds.
+//! Relative paths are relative to the file's directory. Durations are
+//! seconds (`3`, `0.5`) or strings with a unit (`"3s"`, `"500ms"`, `"2m"`).
+//! `docs/configuration.md` lists every key with its unit and default.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rgi_daemon::{GroupConfig, PoolConfig};
 use rgi_embedded::{BindAddr, Limits};
 use serde::Deserialize;
+
+mod duration;
+mod preflight;
+
+use duration::Span;
 
 /// Why a configuration file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +85,7 @@ struct ServerSection {
     status: Option<String>,
     #[serde(default)]
     access_log: bool,
-    grace_period: Option<f64>,
+    grace_period: Option<Span>,
     #[serde(default)]
     limits: LimitsSection,
 }
@@ -87,14 +93,14 @@ struct ServerSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct LimitsSection {
-    header_read_timeout: Option<f64>,
+    header_read_timeout: Option<Span>,
     max_header_bytes: Option<usize>,
     max_header_count: Option<usize>,
     max_header_field_bytes: Option<usize>,
     max_uri_bytes: Option<usize>,
     max_body_bytes: Option<u64>,
-    body_read_timeout: Option<f64>,
-    keep_alive_timeout: Option<f64>,
+    body_read_timeout: Option<Span>,
+    keep_alive_timeout: Option<Span>,
     max_connections: Option<usize>,
 }
 
@@ -115,12 +121,12 @@ struct GroupSection {
     display_name: Option<String>,
     max_requests: Option<u64>,
     max_requests_jitter: Option<u64>,
-    restart_interval: Option<f64>,
-    graceful_timeout: Option<f64>,
-    startup_timeout: Option<f64>,
-    request_timeout: Option<f64>,
-    connect_timeout: Option<f64>,
-    queue_timeout: Option<f64>,
+    restart_interval: Option<Span>,
+    graceful_timeout: Option<Span>,
+    startup_timeout: Option<Span>,
+    request_timeout: Option<Span>,
+    connect_timeout: Option<Span>,
+    queue_timeout: Option<Span>,
     reload_file: Option<PathBuf>,
 }
 
@@ -163,10 +169,6 @@ pub struct Config {
     pub mounts: Vec<(String, MountTarget)>,
 }
 
-fn secs(v: f64) -> Duration {
-    Duration::from_secs_f64(v.max(0.0))
-}
-
 impl Config {
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -198,7 +200,7 @@ impl Config {
         let mut server = rgi_embedded::Config::default();
         server.access_log = file.server.access_log;
         if let Some(g) = file.server.grace_period {
-            server.grace_period = secs(g);
+            server.grace_period = g.0;
         }
         apply_limits(&mut server.limits, &file.server.limits);
 
@@ -241,23 +243,23 @@ impl Config {
             gc.display_name = g.display_name.clone();
             gc.max_requests = g.max_requests.unwrap_or(0);
             gc.max_requests_jitter = g.max_requests_jitter.unwrap_or(0);
-            gc.restart_interval = g.restart_interval.map(secs);
+            gc.restart_interval = g.restart_interval.map(|t| t.0);
             if let Some(t) = g.graceful_timeout {
-                gc.graceful_timeout = secs(t);
+                gc.graceful_timeout = t.0;
             }
             if let Some(t) = g.startup_timeout {
-                gc.startup_timeout = secs(t);
+                gc.startup_timeout = t.0;
             }
             gc.reload_file = g.reload_file.as_deref().map(relative);
             let mut pool = PoolConfig::default();
             if let Some(t) = g.request_timeout {
-                pool.request_timeout = (t > 0.0).then(|| secs(t));
+                pool.request_timeout = (!t.0.is_zero()).then_some(t.0);
             }
             if let Some(t) = g.connect_timeout {
-                pool.connect_timeout = secs(t);
+                pool.connect_timeout = t.0;
             }
             if let Some(t) = g.queue_timeout {
-                pool.queue_timeout = secs(t);
+                pool.queue_timeout = t.0;
             }
             gc.pool = pool;
             if gc.processes == 0 {
@@ -302,7 +304,7 @@ impl Config {
 
 fn apply_limits(limits: &mut Limits, s: &LimitsSection) {
     if let Some(v) = s.header_read_timeout {
-        limits.header_read_timeout = secs(v);
+        limits.header_read_timeout = v.0;
     }
     if let Some(v) = s.max_header_bytes {
         limits.max_header_bytes = v;
@@ -320,12 +322,48 @@ fn apply_limits(limits: &mut Limits, s: &LimitsSection) {
         limits.max_body_bytes = Some(v);
     }
     if let Some(v) = s.body_read_timeout {
-        limits.body_read_timeout = secs(v);
+        limits.body_read_timeout = v.0;
     }
     if let Some(v) = s.keep_alive_timeout {
-        limits.keep_alive_timeout = secs(v);
+        limits.keep_alive_timeout = v.0;
     }
     if let Some(v) = s.max_connections {
         limits.max_connections = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys the parser accepts in `section`, from serde's own list in
+    /// its unknown-field error.
+    fn keys(section: &str) -> Vec<String> {
+        let text = format!("{section}\nno-such-key-rgi = 1\n");
+        let err = toml::from_str::<File>(&text).expect_err("an unknown key").to_string();
+        let list = err.split("expected one of").nth(1).unwrap_or_else(|| panic!("no key list in {err}"));
+        list.split('`').skip(1).step_by(2).map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_reference_page_lists_every_key_of_every_section() {
+        let reference =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md"))
+                .unwrap_or_else(|e| panic!("docs/configuration.md: {e}"));
+        for (section, heading) in [
+            ("[server]", "## `[server]`"),
+            ("[server.limits]", "## `[server.limits]`"),
+            ("[groups.g]\ncommand = [\"x\"]", "## `[groups.NAME]`"),
+            ("[[mounts]]\nprefix = \"/\"", "## `[[mounts]]`"),
+        ] {
+            let start = reference.find(heading).unwrap_or_else(|| panic!("no {heading} section"));
+            let body = &reference[start + heading.len()..];
+            let body = &body[..body.find("\n## ").unwrap_or(body.len())];
+            let keys = keys(section);
+            assert!(keys.len() >= 2, "{section}: {keys:?}");
+            for key in keys {
+                assert!(body.contains(&format!("| `{key}` |")), "docs/configuration.md {heading} lacks `{key}`");
+            }
+        }
     }
 }

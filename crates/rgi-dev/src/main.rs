@@ -7,9 +7,10 @@ fn main() -> ExitCode {
     let options = rgi_dev::Options::parse();
     // Quiet by default: the developer wants the request log, the build and
     // the application's own output, not the supervisor's bookkeeping.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RGI_LOG").unwrap_or_else(|_| "warn".into());
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    if let Err(err) = rgi_embedded::init_logging("warn") {
+        tracing::error!("{err}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

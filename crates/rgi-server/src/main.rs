@@ -29,9 +29,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RGI_LOG").unwrap_or_else(|_| "info".into());
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    if let Err(err) = rgi_embedded::init_logging("info") {
+        tracing::error!("{err}");
+        return ExitCode::from(2);
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(err) => {

@@ -27,8 +27,9 @@ const DEFAULT_BIND: &str = "127.0.0.1:8000";
 /// * Otherwise an embedded server on `RGI_BIND`, by default
 ///   `127.0.0.1:8000`.
 ///
-/// Settings are located first (`RGI_SETTINGS`, SET-1); `RGI_LOG` sets the
-/// log filter and `RGI_ACCESS_LOG=1` logs every request (DEP-6).
+/// Settings are located first (`RGI_SETTINGS`, SET-1); `RGI_LOG` (else
+/// `RUST_LOG`) sets the log filter and `RGI_ACCESS_LOG=1` logs every
+/// request (DEP-6).
 pub fn run(app: impl Application) -> ExitCode {
     run_with(move |_settings: &Settings| Ok::<_, std::convert::Infallible>(app))
 }
@@ -55,7 +56,10 @@ enum Target {
 }
 
 fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
-    crate::logging::init();
+    if let Err(err) = rgi_embedded::init_logging("info") {
+        tracing::error!("{err}");
+        return ExitCode::from(EXIT_LOAD_FAILED);
+    }
     let settings = match Settings::locate() {
         Ok(settings) => Arc::new(settings),
         Err(err) => return load_failed(&err.to_string()),

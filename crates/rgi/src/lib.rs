@@ -27,7 +27,6 @@
 //! `rgi-core` alone.
 
 mod entry;
-mod logging;
 
 pub use entry::{run, run_mounts, run_with, EXIT_LOAD_FAILED};
 pub use rgi_core::*;

@@ -128,6 +128,31 @@ fn an_invalid_rgi_bind_fails_naming_it() {
     assert!(err.contains("RGI_BIND") && err.contains("\"localhost\""), "{err}");
 }
 
+#[test]
+fn rust_log_is_honoured_without_rgi_log_and_a_malformed_filter_is_named() {
+    // DEP-6
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("hello.sock");
+    let mut quiet = hello();
+    quiet.env_remove("RGI_LOG").env("RUST_LOG", "warn").env("RGI_BIND", format!("unix:{}", sock.display()));
+    let mut proc = Proc(quiet.spawn().unwrap());
+    assert!(get_unix(&sock).ends_with("Hello, World!"));
+    sigterm(proc.pid());
+    assert!(proc.wait_for(Duration::from_secs(10)).success());
+    let err = proc.stderr();
+    assert!(!err.contains("listening"), "RUST_LOG=warn let an info line through:\n{err}");
+
+    for (var, value) in [("RGI_LOG", "rgi=notalevel"), ("RUST_LOG", "info,=[")] {
+        let mut bad = hello();
+        bad.env_remove("RGI_LOG").env(var, value).env("RGI_BIND", format!("unix:{}", sock.display()));
+        let mut proc = Proc(bad.spawn().unwrap());
+        let status = proc.wait_for(Duration::from_secs(10));
+        assert_eq!(status.code(), Some(78), "{var}={value}");
+        let err = proc.stderr();
+        assert!(err.contains(&format!("{var}={value:?} is not a valid log filter")), "{err}");
+    }
+}
+
 /// Runs `hello` with `fd` as its descriptor 3 and LISTEN_FDS=1 naming it,
 /// as systemd and the development server do: `sh` sets LISTEN_PID to its
 /// own pid, which `exec` keeps.

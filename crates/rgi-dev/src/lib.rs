@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rgi_core::{Deployment, Mode, Settings};
-use rgi_daemon::{GroupConfig, Pool, Rollout, SocketDir, SupervisedGroup};
+use rgi_daemon::{BackendState, GroupConfig, Pool, Rollout, SocketDir, SupervisedGroup};
 use rgi_embedded::{BindAddr, Config, Listener, Mounts, Server};
 use rgi_static::StaticFiles;
 use tokio::sync::watch;
@@ -279,7 +279,9 @@ fn phase_of(rollout: &Rollout, pool: Pool) -> Phase {
             Phase::AppFailed { pool, reason: format!("The application failed to start: it {reason}") }
         }
         _ => {
-            if let Some(pid) = pool.group().backends().iter().find_map(|b| b.pid) {
+            // After a reload the old process may still be listed, draining.
+            let serving = pool.group().backends().iter().rev().find(|b| b.state() == BackendState::Ready).cloned();
+            if let Some(pid) = serving.and_then(|b| b.pid) {
                 say(&format!("{} is running (pid {pid})", pool.group().name));
             }
             Phase::Serving(pool)

@@ -52,25 +52,33 @@ impl SourceWatcher {
     }
 
     /// Waits for the next change and for the writes around it to settle;
-    /// returns the first path that changed.
+    /// returns the source file that changed.
     pub(crate) async fn next(&mut self) -> Option<PathBuf> {
-        let first = self.changes.recv().await?;
+        let mut changed = vec![self.changes.recv().await?];
         loop {
             match tokio::time::timeout(DEBOUNCE, self.changes.recv()).await {
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(_) => return Some(first),
+                Ok(Some(path)) => changed.push(path),
+                Ok(None) | Err(_) => return Some(saved_file(changed)),
             }
         }
     }
 
     /// Whether a change is already waiting (one came during a build).
     pub(crate) fn drain_pending(&mut self) -> Option<PathBuf> {
-        let mut last = None;
+        let mut changed = Vec::new();
         while let Ok(path) = self.changes.try_recv() {
-            last = Some(path);
+            changed.push(path);
         }
-        last
+        (!changed.is_empty()).then(|| saved_file(changed))
     }
+}
+
+/// The file a save was about, among the paths it touched: editors write a
+/// temporary file and rename it over the real one, so the path that still
+/// exists is the one to name (the last such); a deletion names the first.
+fn saved_file(mut changed: Vec<PathBuf>) -> PathBuf {
+    let existing = changed.iter().rposition(|p| p.is_file());
+    changed.swap_remove(existing.unwrap_or(0))
 }
 
 /// Which paths are source: not cargo's output, not version control, not
@@ -112,10 +120,13 @@ impl Filter {
             return false;
         }
         let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        // vim (.swp, 4913, ~), emacs (#x#, .#x), JetBrains (___jb_), kate.
         if name.starts_with('.')
+            || name.starts_with('#')
             || name.ends_with('~')
             || name.ends_with(".swp")
             || name.ends_with(".swx")
+            || name.contains("___jb_")
             || name == "4913"
         {
             return false;
@@ -124,5 +135,23 @@ impl Filter {
         !self.ignores.iter().any(|(root, gitignore)| {
             path.starts_with(root) && gitignore.matched_path_or_any_parents(path, is_dir).is_ignore()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_save_by_rename_names_the_real_file_not_the_temporary_one() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let real = dir.path().join("lib.rs");
+        std::fs::write(&real, "fn x() {}").expect("write");
+        let temp = dir.path().join("lib.rs.tmp.1234");
+        assert_eq!(saved_file(vec![temp.clone(), temp.clone(), real.clone()]), real);
+        assert_eq!(saved_file(vec![real.clone(), temp.clone()]), real);
+        // Only gone paths (a deletion): the first is named.
+        let gone = dir.path().join("old.rs");
+        assert_eq!(saved_file(vec![gone.clone(), temp]), gone);
     }
 }

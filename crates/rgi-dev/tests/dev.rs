@@ -41,9 +41,23 @@ fn edits_are_served_with_no_refused_connection_and_errors_are_pages() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
+    let first_pid = server.app_pid();
     let lib = krate.read("src/lib.rs");
-    krate.write("src/lib.rs", &lib.replace("Hello, World!", "Hello, edited!"));
+    // Saved as many editors do: a temporary file renamed over the real one.
+    krate.write("src/lib.rs.tmp-save", &lib.replace("Hello, World!", "Hello, edited!"));
+    std::fs::rename(krate.path.join("src/lib.rs.tmp-save"), krate.path.join("src/lib.rs")).unwrap();
     server.wait_for("/", REBUILD, "the edit to be served", |s, b| s == 200 && b == "Hello, edited!");
+    server.process.wait_log(REBUILD, "the new process's pid", |log| {
+        log.lines()
+            .rev()
+            .find_map(|l| l.split(" is running (pid ").nth(1))
+            .is_some_and(|p| p != format!("{first_pid})"))
+    });
+    let log = server.log();
+    assert!(log.contains("src/lib.rs changed; rebuilding"), "the change names the source file:\n{log}");
+    assert!(!log.contains("tmp-save changed"), "the change names the editor's temporary file:\n{log}");
+    let new_pid = server.app_pid();
+    assert!(alive(new_pid), "the pid printed after the rebuild ({new_pid}) is not the running process");
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     let (answers, failures) = client.join().unwrap();

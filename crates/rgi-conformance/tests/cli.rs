@@ -50,6 +50,16 @@ fn a_server_without_echo_fails_with_expected_and_actual() {
 }
 
 #[test]
+fn nothing_listening_is_one_clear_line_and_status_2() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, out) = conformance(&[&format!("http://127.0.0.1:{port}")]);
+    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains(&format!("nothing answers at http://127.0.0.1:{port}")), "{out}");
+    assert!(out.contains("Connection refused") || out.contains("refused"), "{out}");
+}
+
+#[test]
 fn bad_arguments_exit_2_naming_the_problem() {
     let (code, out) = conformance(&["ftp://x"]);
     assert_eq!(code, Some(2));

@@ -19,7 +19,7 @@ fn is_root() -> bool {
 fn a_group_with_a_user_runs_as_that_user_with_no_other_groups() {
     // DMN-11
     if !is_root() {
-        eprintln!("skipped: dropping privileges needs root");
+        rgi_test_support::skip("the privilege-dropping test", "dropping privileges needs root");
         return;
     }
     // A copy `nobody` may run, whatever the checkout's permissions.

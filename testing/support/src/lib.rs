@@ -8,7 +8,9 @@
 mod child;
 mod fds;
 mod http;
+mod skip;
 
 pub use child::{alive, LoggedChild};
 pub use fds::pass_fd;
 pub use http::{get, request, try_get, KeepAlive};
+pub use skip::{skip, skip_unless_ci};

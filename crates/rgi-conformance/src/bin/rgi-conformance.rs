@@ -3,6 +3,7 @@
 //! application: one line per vector, then `N passed, M failed, K skipped`.
 //! Exits 1 if anything failed, 2 if the suite could not run.
 
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -73,6 +74,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // One clear line, not one failure per vector, when nothing listens.
+    if let Err(why) = reachable(&target.authority, options.timeout) {
+        eprintln!("rgi-conformance: nothing answers at {}: {why}; start the echo application there first", cli.url);
+        return ExitCode::from(2);
+    }
     let report = runtime.block_on(run(&target, &vectors, &options));
     for result in &report.results {
         println!("{result}");
@@ -83,4 +89,17 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Whether a TCP connection to `authority` (`host:port`) can be opened.
+fn reachable(authority: &str, timeout: Duration) -> Result<(), String> {
+    let addrs: Vec<_> = authority.to_socket_addrs().map_err(|e| format!("cannot resolve {authority}: {e}"))?.collect();
+    let mut last = format!("{authority} resolves to no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
 }

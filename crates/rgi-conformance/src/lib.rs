@@ -5,7 +5,8 @@
 //!   application returned. Each violation names its requirement and how to
 //!   fix it.
 //! * The server suite ([`run`]) replays language-neutral vectors from
-//!   `conformance/vectors/` over a real socket against a server running the
+//!   [`vectors`] (the crate's `vectors/` directory, `conformance/vectors/`
+//!   in [the repository](https://example.invalid/rgi/tree/main)) over a real socket against a server running the
 //!   echo application, and reports each (`rgi-conformance URL` from the
 //!   command line).
 //! * The application suite ([`check_app`]) drives an application in

@@ -8,8 +8,8 @@
 //! all build requests by the rules written here, so an application cannot
 //! tell them apart except by asking [`Deployment::mode`].
 //!
-//! The normative text is the specification in `spec/`; the ids in these
-//! docs (`APP-1`, `PATH-5`...) point into it.
+//! The normative text is [the rgi specification](https://example.invalid/rgi/tree/main/spec); the ids in
+//! these docs (`APP-1`, `PATH-5`...) point into it.
 //!
 //! ```
 //! use rgi_core::{async_trait, Application, Body, Error, Request, Response};

@@ -10,7 +10,7 @@
 //! page in the browser and text in the terminal.
 //!
 //! ```text
-//! rgi-dev examples/hello --addr 127.0.0.1:8000 --settings dev.toml
+//! rgi-dev path/to/my-app --addr 127.0.0.1:8000 --settings dev.toml
 //! ```
 
 use std::future::Future;

@@ -1,4 +1,5 @@
 // rgi-dev examples/hello            # then edit examples/hello/src/lib.rs and reload the page
+//! `rgi-dev`: the development server's command line (see `rgi-dev --help`).
 use std::process::ExitCode;
 
 use clap::Parser;

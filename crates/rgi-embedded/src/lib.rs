@@ -5,7 +5,8 @@
 //! at URL prefixes and serves them over HTTP/1.1 (keep-alive, pipelining)
 //! and HTTP/2 (prior knowledge) with hyper, on TCP, Unix sockets, or
 //! sockets inherited from a parent ([`from_listen_fds`]). It applies the
-//! contract's rules (`spec/`) to every request and response, enforces the
+//! contract's rules ([the specification](https://example.invalid/rgi/tree/main/spec)) to every request and
+//! response, enforces the
 //! [`Limits`] that keep clients honest, logs refusals and errors with
 //! `tracing`, and stops gracefully.
 //!

@@ -25,6 +25,22 @@
 //!
 //! Library crates that only implement applications may depend on
 //! `rgi-core` alone.
+//!
+//! # Where to go next
+//!
+//! * **Develop** under [`rgi-dev`](https://docs.rs/rgi-dev), Django's
+//!   runserver for rgi: `rgi-dev path/to/my-app` builds the crate, serves
+//!   it, and rebuilds on every change without ever refusing a connection.
+//! * **Check** the application keeps the contract with
+//!   [`rgi-conformance`](https://docs.rs/rgi-conformance):
+//!   `rgi_conformance::check_app(my_app::App)` in a test (the application
+//!   must be in a library target, with `main` beside it calling [`run`]).
+//! * **Deploy** the same binary embedded (the default: `RGI_BIND`), as a
+//!   FastCGI daemon behind nginx, Apache, Caddy or HAProxy (started with a
+//!   listening socket on fd 0, or `RGI_FASTCGI=unix:/path`), or in
+//!   supervised process groups behind
+//!   [`rgi-server`](https://docs.rs/rgi-server), mod_wsgi's daemon mode
+//!   for Rust, configured by one TOML file.
 
 mod entry;
 

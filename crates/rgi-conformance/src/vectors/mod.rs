@@ -1,6 +1,7 @@
-//! The server suite's vectors: language-neutral TOML files in
-//! `conformance/vectors/`, each a request and what a conforming server
-//! must make of it.
+//! The server suite's vectors: language-neutral TOML files (this crate's
+//! `vectors/` directory; [`conformance/vectors/`](https://example.invalid/rgi/tree/main/conformance/vectors)
+//! in the repository), each a request and what a conforming server must
+//! make of it.
 //!
 //! ```toml
 //! [[vector]]

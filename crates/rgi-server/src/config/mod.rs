@@ -16,7 +16,8 @@
 //!
 //! Relative paths are relative to the file's directory. Durations are
 //! seconds (`3`, `0.5`) or strings with a unit (`"3s"`, `"500ms"`, `"2m"`).
-//! `docs/configuration.md` lists every key with its unit and default.
+//! [The configuration reference](https://example.invalid/rgi/tree/main/docs/configuration.md) lists every
+//! key with its unit and default.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -51,8 +51,3 @@ pub use settings::{Settings, SettingsError};
 pub use async_trait::async_trait;
 pub use bytes;
 pub use http;
-
-/// The README's example compiles (it is tested as a doctest).
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -140,10 +140,9 @@ async fn a_daemon_that_is_not_there_gives_502_naming_it() {
     let front = front(pool).await;
     let answer = get(front.addr, "/").await;
     assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
-    assert!(
-        answer.contains("group lonely") && answer.contains("cannot connect") && answer.contains("nobody.sock"),
-        "{answer}"
-    );
+    assert!(answer.contains("group lonely") && answer.contains("cannot connect"), "{answer}");
+    // Where the socket is, is the log's business, not the client's.
+    assert!(!answer.contains("nobody.sock"), "{answer}");
 }
 
 /// A stand-in daemon that answers every connection with `reply` after

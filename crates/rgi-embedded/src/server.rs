@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -103,6 +104,11 @@ impl Server {
         if listeners.is_empty() {
             return Err(Error::NoListener);
         }
+        // Polled once before anything is announced, so that a signal handler
+        // the future installs (shutdown_signal's) is in place by the time a
+        // supervisor or test reads "listening" and may send SIGTERM.
+        let mut shutdown = std::pin::pin!(shutdown);
+        let stop_early = std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
         for mount in self.shared.mounts.iter() {
             mount.app.startup().await.map_err(|source| Error::Startup { prefix: mount.prefix.clone(), source })?;
         }
@@ -130,7 +136,9 @@ impl Server {
             );
             tracker.spawn(job);
         }
-        shutdown.await;
+        if !stop_early {
+            shutdown.await;
+        }
         let grace = self.shared.config.grace_period;
         tracing::info!(
             grace_secs = grace.as_secs_f64(),

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use rgi_core::{Application, Deployment};
@@ -73,15 +74,21 @@ pub async fn serve(
     config: DaemonConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), rgi_core::Error> {
+    // Polled once first: a signal handler it installs is then in place
+    // before the daemon says it is ready.
+    let mut shutdown = std::pin::pin!(shutdown);
+    let stop_early = std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
     app.startup().await?;
     let shared = Arc::new(Shared { permits: Semaphore::new(config.concurrency.max(1)), app, config, deployment });
     let stopping = CancellationToken::new();
     let tracker = TaskTracker::new();
     tracing::info!(pid = std::process::id(), mode = %shared.deployment.mode(), "daemon ready for FastCGI connections");
     let accepting = accept_loop(listener, Arc::clone(&shared), tracker.clone(), stopping.clone());
-    tokio::select! {
-        () = accepting => {}
-        () = shutdown => {}
+    if !stop_early {
+        tokio::select! {
+            () = accepting => {}
+            () = shutdown => {}
+        }
     }
     stopping.cancel();
     tracker.close();

@@ -31,7 +31,9 @@ impl http_body::Body for Limited {
         if self.failed {
             return Poll::Ready(None);
         }
-        // A declared length over the limit fails before a byte is read.
+        // What the body says is still to come may not fit what is left:
+        // fail before reading it (a declared length over the limit fails
+        // before a byte is read).
         if self.inner.size_hint().lower() > self.remaining {
             self.failed = true;
             return Poll::Ready(Some(Err(Error::body_too_large(self.limit))));

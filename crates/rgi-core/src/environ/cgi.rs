@@ -174,6 +174,14 @@ impl Environ {
             if value_bytes.is_empty() && !name_bytes.starts_with(b"HTTP_") {
                 continue;
             }
+            if name_bytes == b"CONTENT_LENGTH" {
+                match trim_ows(value_bytes) {
+                    // Caddy's way of saying "chunked, length unknown" (CGI-7).
+                    b"-1" => continue,
+                    digits if !digits.is_empty() && digits.len() <= 19 && digits.iter().all(u8::is_ascii_digit) => {}
+                    _ => return Err(bad_var(name_bytes, "not a decimal length")),
+                }
+            }
             let header =
                 var_bytes_to_header(name_bytes).ok_or_else(|| bad_var(name_bytes, "not a valid header name"))?;
             // A front may pass a value with the whitespace around it, which
@@ -199,17 +207,45 @@ impl Environ {
         head.uri = uri;
         head.version = version;
         head.headers = headers;
+        // The Host rule holds behind a front as on a socket (ENV-6).
+        let mut hosts = head.headers.get_all(header::HOST).iter();
+        match (hosts.next(), hosts.next()) {
+            (Some(_), Some(_)) => return Err(RequestError::DuplicateHost),
+            (Some(host), None) => {
+                let text = host
+                    .to_str()
+                    .map_err(|_| RequestError::BadHost(String::from_utf8_lossy(host.as_bytes()).into_owned()))?;
+                super::parse_host(text)?;
+            }
+            // Only when the front says the request was HTTP/1.1.
+            (None, _) if cgi.protocol.is_some() && head.version == Version::HTTP_11 => {
+                return Err(RequestError::MissingHost)
+            }
+            (None, _) => {}
+        }
         sanitize_request_headers(&mut head.headers);
 
+        // A SERVER_NAME with a port attached (HAProxy) is the name and a
+        // fallback port; SERVER_PORT, when sent, wins (CGI-8).
+        let (name_only, name_port) = match cgi.server_name.as_ref().map(AsRef::as_ref) {
+            Some(n) if !n.is_empty() => {
+                let text = String::from_utf8_lossy(n);
+                match super::parse_host(&text) {
+                    Ok((len, port)) => (Some(text[..len].to_string()), port),
+                    Err(_) => (Some(text.into_owned()), None),
+                }
+            }
+            _ => (None, None),
+        };
         let server_port = match cgi.server_port.as_ref().map(AsRef::as_ref) {
             Some(p) if !p.is_empty() => {
                 let text = std::str::from_utf8(p).ok();
                 text.and_then(|t| t.parse().ok()).ok_or_else(|| bad_var(b"SERVER_PORT", "not a port number"))?
             }
-            _ => scheme.default_port(),
+            _ => name_port.unwrap_or(scheme.default_port()),
         };
-        let server_name = match cgi.server_name.as_ref().map(AsRef::as_ref) {
-            Some(n) if !n.is_empty() => ServerName::Owned(String::from_utf8_lossy(n).into_owned()),
+        let server_name = match name_only {
+            Some(n) => ServerName::Owned(n),
             _ => head
                 .headers
                 .get(header::HOST)

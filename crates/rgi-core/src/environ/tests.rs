@@ -383,3 +383,54 @@ fn remote_addresses_are_written_as_std_writes_them() {
         assert_eq!(super::cgi::ip_text(addr, &mut buf), addr.to_string().as_bytes(), "{ip}");
     }
 }
+
+#[test]
+fn from_cgi_takes_content_length_only_as_a_decimal_and_minus_one_as_absent() {
+    // CGI-7
+    let get = |len: &str| {
+        Environ::from_cgi([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", len)], deployment())
+            .map(|(head, _)| head.headers.get("content-length").map(|v| v.to_str().unwrap().to_string()))
+    };
+    assert_eq!(get("42"), Ok(Some("42".to_string())));
+    assert_eq!(get(" 7 "), Ok(Some("7".to_string())));
+    assert_eq!(get("-1"), Ok(None), "Caddy's -1 for a chunked request means no declared length");
+    for bad in ["abc", "1.5", "-2", "+3", "0x10", "1 2", "99999999999999999999"] {
+        let err = get(bad).unwrap_err();
+        assert!(matches!(&err, RequestError::BadVariable { name, .. } if name == "CONTENT_LENGTH"), "{bad}: {err:?}");
+    }
+}
+
+#[test]
+fn from_cgi_applies_the_host_rule_when_the_front_says_http_1_1() {
+    // ENV-6
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut params = vec![("REQUEST_METHOD", "GET"), ("SERVER_PROTOCOL", "HTTP/1.1"), ("REQUEST_URI", "/")];
+        params.extend_from_slice(extra);
+        Environ::from_cgi(params, deployment())
+    };
+    assert!(with(&[("HTTP_HOST", "example.org:8080")]).is_ok());
+    assert_eq!(with(&[]).unwrap_err(), RequestError::MissingHost);
+    assert_eq!(with(&[("HTTP_HOST", "a"), ("HTTP_HOST", "b")]).unwrap_err(), RequestError::DuplicateHost);
+    assert!(matches!(with(&[("HTTP_HOST", "bad host/")]).unwrap_err(), RequestError::BadHost(_)));
+    // HTTP/1.0 needs no Host.
+    let old = [("REQUEST_METHOD", "GET"), ("SERVER_PROTOCOL", "HTTP/1.0"), ("REQUEST_URI", "/")];
+    assert!(Environ::from_cgi(old, deployment()).is_ok());
+}
+
+#[test]
+fn from_cgi_splits_a_port_off_server_name_and_server_port_wins() {
+    // CGI-8: HAProxy sends SERVER_NAME as host:port.
+    let environ = |params: &[(&'static str, &'static str)]| {
+        let mut all = vec![("REQUEST_METHOD", "GET")];
+        all.extend_from_slice(params);
+        Environ::from_cgi(all, deployment()).unwrap().1
+    };
+    let e = environ(&[("SERVER_NAME", "example.org:8443")]);
+    assert_eq!((e.server_name(), e.server_port()), ("example.org", 8443));
+    let e = environ(&[("SERVER_NAME", "example.org:8443"), ("SERVER_PORT", "9000")]);
+    assert_eq!((e.server_name(), e.server_port()), ("example.org", 9000));
+    let e = environ(&[("SERVER_NAME", "[::1]:81")]);
+    assert_eq!((e.server_name(), e.server_port()), ("[::1]", 81));
+    let e = environ(&[("SERVER_NAME", "plain.example")]);
+    assert_eq!((e.server_name(), e.server_port()), ("plain.example", 80));
+}

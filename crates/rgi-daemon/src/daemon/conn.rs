@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{AbortHandle, Abortable};
@@ -18,7 +19,7 @@ use rgi_fastcgi::{
     encode_end_request, encode_get_values_result, encode_unknown_type, parse_pairs, Decoder, Params, ParamsDecoder,
     ParamsError, ProtocolStatus, Record, Role,
 };
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +44,8 @@ type Running = FuturesUnordered<Abortable<Pin<Box<dyn Future<Output = Done> + Se
 struct Active {
     id: u16,
     keep_conn: bool,
+    /// Its empty STDIN record arrived: the front has sent all of it.
+    stdin_done: bool,
     state: State,
 }
 
@@ -148,10 +151,16 @@ pub(crate) async fn serve(socket: Socket, shared: Arc<Shared>, stopping: Cancell
             },
             Some(done) = running.next(), if !running.is_empty() => match done {
                 Ok(Done::Ended { id, keep_conn }) => {
-                    requests.remove(id);
+                    let stdin_done = requests.remove(id).is_some_and(|r| r.stdin_done);
                     if !keep_conn {
-                        // Returning closes the socket: the front reads EOF.
                         requests.abort_all();
+                        if !stdin_done {
+                            // Closing with the rest of the request unread
+                            // would reset the connection, and a front still
+                            // writing it would lose the answer (FCGI-3).
+                            linger(read, buf, id).await;
+                        }
+                        // Returning closes the socket: the front reads EOF.
                         return;
                     }
                 }
@@ -164,6 +173,47 @@ pub(crate) async fn serve(socket: Socket, shared: Arc<Shared>, stopping: Cancell
                 Err(_) => {}
             },
             () = stopping.cancelled(), if requests.is_empty() => return,
+        }
+    }
+}
+
+/// How long, and how much, a daemon reads of a request it has answered
+/// without `FCGI_KEEP_CONN` before closing (as nginx's lingering close).
+const LINGER_IDLE: Duration = Duration::from_secs(5);
+const LINGER_TOTAL: Duration = Duration::from_secs(30);
+const LINGER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads and discards the rest of request `id` (up to its empty STDIN
+/// record), bounded in time and bytes, so that closing afterwards is a
+/// clean FIN the front sees after the whole answer.
+async fn linger(mut read: impl AsyncRead + Unpin, mut buf: BytesMut, id: u16) {
+    let decoder = Decoder::new();
+    let deadline = tokio::time::Instant::now() + LINGER_TOTAL;
+    let mut discarded = 0u64;
+    loop {
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(Record::Stdin { id: of, data })) if of == id => {
+                    if data.is_empty() {
+                        return;
+                    }
+                    discarded += data.len() as u64;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        if discarded > LINGER_BYTES {
+            tracing::debug!(id, discarded, "closing: the rest of an answered request is too long to read");
+            return;
+        }
+        // Decoded records are gone from `buf`; a partial one stays.
+        buf.reserve(16 * 1024);
+        let idle = tokio::time::Instant::now() + LINGER_IDLE;
+        match tokio::time::timeout_at(idle.min(deadline), read.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
         }
     }
 }
@@ -221,7 +271,7 @@ async fn handle(record: Record, requests: &mut Requests, shared: &Arc<Shared>, w
                 return Next::Close;
             }
             let params = ParamsDecoder::new(shared.config.max_params_bytes);
-            requests.0.push(Active { id, keep_conn, state: State::Params(params) });
+            requests.0.push(Active { id, keep_conn, stdin_done: false, state: State::Params(params) });
         }
         Record::Params { id, data } => {
             let Some(request) = requests.get_mut(id) else { return Next::Go };
@@ -238,6 +288,7 @@ async fn handle(record: Record, requests: &mut Requests, shared: &Arc<Shared>, w
         }
         Record::Stdin { id, data } => {
             let Some(request) = requests.get_mut(id) else { return Next::Go };
+            request.stdin_done |= data.is_empty();
             match &mut request.state {
                 State::Ready { stdin, stdin_ended, .. } if !*stdin_ended => {
                     if data.is_empty() {

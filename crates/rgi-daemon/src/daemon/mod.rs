@@ -26,8 +26,15 @@ pub struct DaemonConfig {
     /// Requests the application handles at once; more wait their turn
     /// (mod_wsgi's `threads`). Default 100.
     pub concurrency: usize,
-    /// Largest PARAMS stream accepted, in bytes. Default 64 KiB.
+    /// Largest PARAMS stream accepted, in bytes (the head's limit, as
+    /// `RGI_MAX_HEADER_BYTES`); more is answered `431`. Default 64 KiB.
     pub max_params_bytes: usize,
+    /// Most header fields (`HTTP_*` and `CONTENT_*` variables) in a
+    /// request; more is answered `431`. Default 100.
+    pub max_header_count: usize,
+    /// Largest single header field (name and value) in bytes; a larger one
+    /// is answered `431`. Default 16 KiB.
+    pub max_header_field_bytes: usize,
     /// Largest request body; `None` for no limit. Default 16 MiB.
     pub max_body_bytes: Option<u64>,
     /// Time in-flight requests get after a stop signal. Default 30 s.
@@ -39,6 +46,8 @@ impl Default for DaemonConfig {
         Self {
             concurrency: 100,
             max_params_bytes: 64 * 1024,
+            max_header_count: 100,
+            max_header_field_bytes: 16 * 1024,
             max_body_bytes: Some(16 * 1024 * 1024),
             grace_period: Duration::from_secs(30),
         }

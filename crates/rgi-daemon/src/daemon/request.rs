@@ -67,6 +67,27 @@ pub(crate) async fn finish(
 fn build(shared: &Shared, params: &Params, stdin: Stdin) -> Result<Request, (StatusCode, String)> {
     let (head, environ) = Environ::from_cgi(params.iter(), Arc::clone(&shared.deployment))
         .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    // The limits embedded mode applies to a client, applied to what the
+    // front passed (SRV-2).
+    let config = &shared.config;
+    if head.headers.len() > config.max_header_count {
+        return Err((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("{} header fields; the limit is {}", head.headers.len(), config.max_header_count),
+        ));
+    }
+    if let Some((name, value)) =
+        head.headers.iter().find(|(n, v)| n.as_str().len() + v.len() > config.max_header_field_bytes)
+    {
+        return Err((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "header field {name} is {} bytes; the limit is {}",
+                name.as_str().len() + value.len(),
+                config.max_header_field_bytes
+            ),
+        ));
+    }
     let declared = head.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if let (Some(max), Some(len)) = (shared.config.max_body_bytes, declared) {
         if len > max {
@@ -77,8 +98,14 @@ fn build(shared: &Shared, params: &Params, stdin: Stdin) -> Result<Request, (Sta
         }
     }
     let body = match stdin {
-        Stdin::Whole(chunks) => whole_body(chunks),
-        Stdin::Streaming(rx) => Body::wrap(StdinBody { rx, declared }),
+        Stdin::Whole(chunks) => {
+            let got: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+            if declared.is_some_and(|len| len != got) {
+                return Err((StatusCode::BAD_REQUEST, length_mismatch(declared, got)));
+            }
+            whole_body(chunks)
+        }
+        Stdin::Streaming(rx) => Body::wrap(StdinBody { rx, declared, received: 0 }),
     };
     let body = match shared.config.max_body_bytes {
         Some(max) => body.limit(max),
@@ -139,10 +166,22 @@ fn failure_message(status: StatusCode) -> &'static str {
     }
 }
 
-/// The request body as STDIN records bring it.
+/// What a body that does not match its `CONTENT_LENGTH` is told (FCGI-8).
+fn length_mismatch(declared: Option<u64>, got: u64) -> String {
+    let declared = declared.unwrap_or_default();
+    if got < declared {
+        format!("the request body ended after {got} of the {declared} bytes CONTENT_LENGTH declared")
+    } else {
+        format!("the request body is longer than the {declared} bytes CONTENT_LENGTH declared")
+    }
+}
+
+/// The request body as STDIN records bring it: exactly `CONTENT_LENGTH`
+/// bytes when the front declared it, else until the empty STDIN record.
 struct StdinBody {
     rx: mpsc::Receiver<Bytes>,
     declared: Option<u64>,
+    received: u64,
 }
 
 impl http_body::Body for StdinBody {
@@ -150,10 +189,32 @@ impl http_body::Body for StdinBody {
     type Error = Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        self.rx.poll_recv(cx).map(|chunk| chunk.map(|data| Ok(Frame::data(data))))
+        let chunk = std::task::ready!(self.rx.poll_recv(cx));
+        let (declared, received) = (self.declared, self.received);
+        Poll::Ready(match chunk {
+            Some(data) => {
+                let received = received + data.len() as u64;
+                self.received = received;
+                if declared.is_some_and(|len| received > len) {
+                    Some(Err(Error::bad_request(length_mismatch(declared, received))))
+                } else {
+                    Some(Ok(Frame::data(data)))
+                }
+            }
+            // STDIN ended: a short body must not pass for a whole one.
+            None if declared.is_some_and(|len| received != len) => {
+                Some(Err(Error::bad_request(length_mismatch(declared, received))))
+            }
+            None => None,
+        })
     }
 
+    /// What is still to come, not the whole declared length: a limit
+    /// wrapped around this body compares it with what it has left.
     fn size_hint(&self) -> SizeHint {
-        self.declared.map_or_else(SizeHint::new, SizeHint::with_exact)
+        match self.declared {
+            Some(len) => SizeHint::with_exact(len.saturating_sub(self.received)),
+            None => SizeHint::new(),
+        }
     }
 }

@@ -27,6 +27,11 @@ const DEFAULT_BIND: &str = "127.0.0.1:8000";
 /// * Otherwise an embedded server on `RGI_BIND`, by default
 ///   `127.0.0.1:8000`.
 ///
+/// The limits on what clients (or a front) send come from the
+/// environment in every mode, `RGI_MAX_BODY_BYTES` and the others of
+/// [`Limits::to_env`](rgi_embedded::Limits::to_env), else their defaults;
+/// `rgi-server` passes its own to its daemons this way.
+///
 /// Settings are located first (`RGI_SETTINGS`, SET-1); `RGI_LOG` (else
 /// `RUST_LOG`) sets the log filter and `RGI_ACCESS_LOG=1` logs every
 /// request (DEP-6).
@@ -64,6 +69,12 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
         Ok(settings) => Arc::new(settings),
         Err(err) => return load_failed(&err.to_string()),
     };
+    // One set of limits in every mode, from the environment (rgi-server
+    // passes its own this way).
+    let mut limits = rgi_embedded::Limits::default();
+    if let Err(message) = limits.apply_env(|name| std::env::var(name).ok()) {
+        return load_failed(&message);
+    }
     let transport = match Transport::from_env() {
         Ok(t) => t,
         Err(message) => {
@@ -104,14 +115,14 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
             Target::App(app) => app,
             Target::Mounts(mounts) => Arc::new(mounts) as Arc<dyn Application>,
         };
-        return match runtime.block_on(serve_daemon(listener, app, Arc::new(deployment))) {
+        return match runtime.block_on(serve_daemon(listener, app, Arc::new(deployment), &limits)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => load_failed(&err.to_string()),
         };
     }
     let mode = if dev { Mode::Dev } else { Mode::Embedded };
     let deployment = Arc::new(Deployment::new(mode, settings));
-    let result = runtime.block_on(serve_embedded(transport, target, deployment));
+    let result = runtime.block_on(serve_embedded(transport, target, deployment, limits));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(rgi_embedded::Error::Startup { source, .. }) => load_failed(&source.to_string()),
@@ -174,6 +185,7 @@ async fn serve_daemon(
     listener: rgi_embedded::StdListener,
     app: Arc<dyn Application>,
     deployment: Arc<Deployment>,
+    limits: &rgi_embedded::Limits,
 ) -> Result<(), rgi_core::Error> {
     use rgi_daemon::daemon::{serve, DaemonConfig, DaemonListener};
     let listener = match listener {
@@ -187,6 +199,10 @@ async fn serve_daemon(
         }
     };
     let mut config = DaemonConfig::default();
+    config.max_params_bytes = limits.max_header_bytes;
+    config.max_header_count = limits.max_header_count;
+    config.max_header_field_bytes = limits.max_header_field_bytes;
+    config.max_body_bytes = limits.max_body_bytes;
     if let Some(n) = env_number("RGI_CONCURRENCY") {
         config.concurrency = n.max(1);
     }
@@ -197,6 +213,7 @@ async fn serve_embedded(
     transport: Transport,
     target: Target,
     deployment: Arc<Deployment>,
+    limits: rgi_embedded::Limits,
 ) -> Result<(), rgi_embedded::Error> {
     let listeners = match transport {
         Transport::Inherited(listeners) => listeners,
@@ -204,6 +221,7 @@ async fn serve_embedded(
         Transport::FastCgi(_) => return Ok(()),
     };
     let mut config = Config::default();
+    config.limits = limits;
     config.access_log = std::env::var_os("RGI_ACCESS_LOG").is_some_and(|v| v != "0" && !v.is_empty());
     let builder = Server::builder().config(config).deployment(deployment);
     let builder = match target {

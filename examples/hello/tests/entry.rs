@@ -153,6 +153,44 @@ fn rust_log_is_honoured_without_rgi_log_and_a_malformed_filter_is_named() {
     }
 }
 
+/// Sends `request` over the Unix socket at `path` (retrying while the
+/// server starts) and returns the answer's status code.
+fn status_unix(path: &Path, request: &[u8]) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut s) = UnixStream::connect(path) {
+            s.write_all(request).unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            return out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status in {out:?}"));
+        }
+        assert!(Instant::now() < deadline, "server never listened on {}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn limits_come_from_the_environment_and_a_malformed_one_is_named() {
+    // DEP-7
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("hello.sock");
+    let mut limited = hello();
+    limited.env("RGI_MAX_BODY_BYTES", "10").env("RGI_BIND", format!("unix:{}", sock.display()));
+    let mut proc = Proc(limited.spawn().unwrap());
+    let post = |len: usize| format!("POST / HTTP/1.0\r\nContent-Length: {len}\r\n\r\n{}", "b".repeat(len));
+    assert_eq!(status_unix(&sock, post(10).as_bytes()), 200);
+    assert_eq!(status_unix(&sock, post(11).as_bytes()), 413);
+    sigterm(proc.pid());
+    assert!(proc.wait_for(Duration::from_secs(10)).success());
+
+    let mut bad = hello();
+    bad.env("RGI_MAX_BODY_BYTES", "16M").env("RGI_BIND", format!("unix:{}", sock.display()));
+    let mut proc = Proc(bad.spawn().unwrap());
+    assert_eq!(proc.wait_for(Duration::from_secs(10)).code(), Some(78));
+    let err = proc.stderr();
+    assert!(err.contains("RGI_MAX_BODY_BYTES=\"16M\""), "{err}");
+}
+
 /// Runs `hello` with `fd` as its descriptor 3 and LISTEN_FDS=1 naming it,
 /// as systemd and the development server do: `sh` sets LISTEN_PID to its
 /// own pid, which `exec` keeps.

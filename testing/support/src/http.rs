@@ -20,17 +20,22 @@ pub fn try_get(addr: SocketAddr, target: &str) -> std::io::Result<(u16, String)>
     try_request(addr, &format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
 }
 
-/// Sends `raw` and reads until the server closes: (status, body). Lenient:
-/// an answer followed by a reset (a server refusing a request it did not
-/// read whole) still counts; status 0 when there was no answer at all.
+/// Sends `raw` and reads until the server closes: (status, body). Reads
+/// while it writes, as curl does, so a server that answers before the
+/// request is whole (a 413) is heard. Lenient: an answer followed by a
+/// reset still counts; status 0 when there was no answer at all.
 pub fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect(addr) else { return (0, String::new()) };
     let _ = s.set_read_timeout(Some(READ_TIMEOUT));
-    if s.write_all(raw.as_bytes()).is_err() {
-        return (0, String::new());
-    }
+    let Ok(mut writer) = s.try_clone() else { return (0, String::new()) };
+    let raw = raw.as_bytes().to_vec();
+    let writing = std::thread::spawn(move || {
+        // A server that stops reading may close first: not an error here.
+        let _ = writer.write_all(&raw);
+    });
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
+    let _ = writing.join();
     parse(&out).unwrap_or_default()
 }
 

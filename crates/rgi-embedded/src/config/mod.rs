@@ -6,6 +6,8 @@ use http::HeaderValue;
 
 use crate::access::AccessSink;
 
+mod env;
+
 /// Limits that protect the server from its clients (SRV-2, SRV-3, BODY-4,
 /// BODY-5). Every one has a safe default; change fields of
 /// `Limits::default()`.

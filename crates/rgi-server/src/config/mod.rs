@@ -239,7 +239,10 @@ impl Config {
                 None => None,
             };
             gc.working_dir = g.working_dir.as_deref().map(relative);
-            gc.env = g.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            // The front's limits reach its daemons (one set, end to end);
+            // a group's own `env` comes after, so it can differ.
+            gc.env = server.limits.to_env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            gc.env.extend(g.env.iter().map(|(k, v)| (k.clone(), v.clone())));
             gc.settings = g.settings.as_deref().map(relative);
             gc.display_name = g.display_name.clone();
             gc.max_requests = g.max_requests.unwrap_or(0);

@@ -106,7 +106,7 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
         }
     };
     let dev = std::env::var_os("RGI_DEPLOYMENT").is_some_and(|v| v == "dev");
-    if let Transport::FastCgi(listener) = transport {
+    if let Transport::FastCgi(listener, socket_file) = transport {
         let mode = if dev { Mode::Dev } else { Mode::Daemon };
         let processes = env_number("RGI_PROCESSES");
         // Without a supervisor to say, assume other processes may serve too.
@@ -115,7 +115,11 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
             Target::App(app) => app,
             Target::Mounts(mounts) => Arc::new(mounts) as Arc<dyn Application>,
         };
-        return match runtime.block_on(serve_daemon(listener, app, Arc::new(deployment), &limits)) {
+        let served = runtime.block_on(serve_daemon(listener, app, Arc::new(deployment), &limits));
+        if let Some(path) = socket_file {
+            let _ = std::fs::remove_file(path);
+        }
+        return match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => load_failed(&err.to_string()),
         };
@@ -135,8 +139,9 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
 
 /// How this process was asked to take requests.
 enum Transport {
-    /// FastCGI, on an inherited or bound socket.
-    FastCgi(rgi_embedded::StdListener),
+    /// FastCGI, on an inherited or bound socket; the socket file this
+    /// process created, removed when it stops.
+    FastCgi(rgi_embedded::StdListener, Option<std::path::PathBuf>),
     /// Sockets inherited through `LISTEN_FDS`.
     Inherited(Vec<Listener>),
     /// An address to bind.
@@ -150,15 +155,27 @@ impl Transport {
     fn from_env() -> Result<Self, String> {
         if let Ok(addr) = std::env::var("RGI_FASTCGI") {
             let addr: BindAddr = addr.parse().map_err(|e: rgi_embedded::Error| format!("RGI_FASTCGI: {e}"))?;
-            return rgi_embedded::StdListener::bind(&addr)
-                .map(Transport::FastCgi)
-                .map_err(|e| format!("RGI_FASTCGI: {e}"));
+            if let BindAddr::Unix(path) = &addr {
+                crate::fastcgi_socket::check_parent(path)?;
+            }
+            let listener = rgi_embedded::StdListener::bind(&addr).map_err(|e| format!("RGI_FASTCGI: {e}"))?;
+            let owned = match addr {
+                BindAddr::Unix(path) => {
+                    if let Err(message) = crate::fastcgi_socket::set_owner_and_mode(&path) {
+                        let _ = std::fs::remove_file(&path);
+                        return Err(message);
+                    }
+                    Some(path)
+                }
+                BindAddr::Tcp(_) => None,
+            };
+            return Ok(Transport::FastCgi(listener, owned));
         }
         if rgi_embedded::is_listening_socket(0) {
             let listener = rgi_embedded::from_fd(0).and_then(|l| {
                 l.into_std().map_err(|e| rgi_embedded::Error::Inherited { fd: 0, reason: e.to_string() })
             });
-            return listener.map(Transport::FastCgi).map_err(|e| e.to_string());
+            return listener.map(|l| Transport::FastCgi(l, None)).map_err(|e| e.to_string());
         }
         let pid = std::env::var("LISTEN_PID").ok();
         let fds = std::env::var("LISTEN_FDS").ok();
@@ -218,7 +235,7 @@ async fn serve_embedded(
     let listeners = match transport {
         Transport::Inherited(listeners) => listeners,
         Transport::Bind(addr) => vec![Listener::bind(&addr).await?],
-        Transport::FastCgi(_) => return Ok(()),
+        Transport::FastCgi(..) => return Ok(()),
     };
     let mut config = Config::default();
     config.limits = limits;

@@ -43,6 +43,7 @@
 //!   for Rust, configured by one TOML file.
 
 mod entry;
+mod fastcgi_socket;
 
 pub use entry::{run, run_mounts, run_with, EXIT_LOAD_FAILED};
 pub use rgi_core::*;

@@ -191,6 +191,54 @@ fn limits_come_from_the_environment_and_a_malformed_one_is_named() {
     assert!(err.contains("RGI_MAX_BODY_BYTES=\"16M\""), "{err}");
 }
 
+#[test]
+fn a_fastcgi_socket_it_binds_gets_the_mode_and_group_asked_for_and_is_removed_at_exit() {
+    // DEP-8
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("fcgi.sock");
+    // A group this process is in, so no privilege is needed to give it.
+    // SAFETY: getegid(2) cannot fail.
+    let gid = unsafe { libc::getegid() };
+    let group = std::fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse::<u32>().ok()? == gid).then(|| name.to_string())
+        })
+        .unwrap();
+    let mut daemon = hello();
+    daemon
+        .env("RGI_FASTCGI", format!("unix:{}", sock.display()))
+        .env("RGI_FASTCGI_MODE", "660")
+        .env("RGI_FASTCGI_GROUP", &group);
+    let mut proc = Proc(daemon.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "the daemon did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let meta = std::fs::metadata(&sock).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), gid);
+    sigterm(proc.pid());
+    assert!(proc.wait_for(Duration::from_secs(10)).success());
+    assert!(!sock.exists(), "the socket outlived the daemon");
+
+    // A directory anyone can write to (no sticky bit) is refused.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut unsafe_dir = hello();
+    unsafe_dir.env("RGI_FASTCGI", format!("unix:{}", open.join("s.sock").display()));
+    let mut proc = Proc(unsafe_dir.spawn().unwrap());
+    assert_eq!(proc.wait_for(Duration::from_secs(10)).code(), Some(1));
+    assert!(proc.stderr().contains("writable by anyone"));
+    assert!(!open.join("s.sock").exists());
+}
+
 /// Runs `hello` with `fd` as its descriptor 3 and LISTEN_FDS=1 naming it,
 /// as systemd and the development server do: `sh` sets LISTEN_PID to its
 /// own pid, which `exec` keeps.

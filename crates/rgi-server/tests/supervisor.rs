@@ -28,24 +28,36 @@ group = "t"
 "#;
 
 #[test]
-fn a_killed_daemon_fails_only_its_own_requests_and_is_replaced() {
-    // DMN-4, DMN-9, SRV-7
+fn a_killed_daemon_fails_only_its_own_non_idempotent_requests_and_is_replaced() {
+    // DMN-4, DMN-9, DMN-15, SRV-7
     let server = ServerProc::start(TWO);
     let pids = server.wait_ready("t", 2, Duration::from_secs(20));
     let addr = server.addr;
-    let handles: Vec<_> = (0..50).map(|_| std::thread::spawn(move || get(addr, "/slow?ms=1500"))).collect();
+    let post = "POST /slow?ms=1500 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            std::thread::spawn(move || {
+                if i % 2 == 0 {
+                    ("GET", get(addr, "/slow?ms=1500"))
+                } else {
+                    ("POST", rgi_test_support::request(addr, post))
+                }
+            })
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(500));
     let victim = pids[0];
     // SAFETY: kill(2) on a daemon of the server we started.
     assert_eq!(unsafe { libc::kill(i32::try_from(victim).unwrap(), libc::SIGKILL) }, 0);
     let killed_at = Instant::now();
-    let results: Vec<(u16, String)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let ok: Vec<_> = results.iter().filter(|(s, _)| *s == 200).collect();
-    let failed: Vec<_> = results.iter().filter(|(s, _)| *s != 200).collect();
-    assert!(failed.iter().all(|(s, _)| *s == 502), "failures other than 502: {failed:?}");
-    assert!(!failed.is_empty(), "the killed daemon had no requests in flight");
-    assert!(ok.iter().all(|(_, b)| !b.ends_with(&format!(" {victim}"))), "a response came from the killed daemon");
-    assert!(ok.len() >= 10, "the surviving daemon's requests should complete: {} ok", ok.len());
+    let results: Vec<(&str, (u16, String))> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let failed_gets: Vec<_> = results.iter().filter(|(m, (s, _))| *m == "GET" && *s != 200).collect();
+    assert!(failed_gets.is_empty(), "GETs went to another daemon, yet these failed: {failed_gets:?}");
+    let failed_posts: Vec<_> = results.iter().filter(|(m, (s, _))| *m == "POST" && *s != 200).collect();
+    assert!(failed_posts.iter().all(|(_, (s, _))| *s == 502), "failures other than 502: {failed_posts:?}");
+    assert!(!failed_posts.is_empty(), "the killed daemon had no POST in flight");
+    let ok: Vec<_> = results.iter().filter(|(_, (s, _))| *s == 200).collect();
+    assert!(ok.iter().all(|(_, (_, b))| !b.ends_with(&format!(" {victim}"))), "a response came from the killed daemon");
     // A replacement serves within a second of the kill.
     let replacement = loop {
         let ready = server.pids("t", "ready");
@@ -64,6 +76,65 @@ fn a_killed_daemon_fails_only_its_own_requests_and_is_replaced() {
         log.contains(&format!("pid={victim}")) && log.contains("SIGKILL") && log.contains("possibly out of memory"),
         "{log}"
     );
+}
+
+#[test]
+fn a_daemon_killed_under_load_costs_no_get() {
+    // DMN-15: 32 kept-alive clients, as wrk -c32, and one daemon SIGKILLed
+    // while they run.
+    let server = ServerProc::start(TWO);
+    let pids = server.wait_ready("t", 2, Duration::from_secs(20));
+    let addr = server.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                let mut conn = KeepAlive::connect(addr).unwrap();
+                // Bounded, whatever happens to `stop`.
+                for _ in 0..20_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match conn.get("/slow?ms=5") {
+                        Ok((200, _)) => {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok((status, body)) => failures.push(format!("{status} {body}")),
+                        Err(err) => {
+                            failures.push(format!("connection: {err}"));
+                            conn = KeepAlive::connect(addr).unwrap();
+                        }
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let wait_for = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while done.load(Ordering::Relaxed) < n {
+            assert!(Instant::now() < deadline, "the clients made only {} requests", done.load(Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for(300);
+    // SAFETY: kill(2) on a daemon of the server we started.
+    assert_eq!(unsafe { libc::kill(i32::try_from(pids[0]).unwrap(), libc::SIGKILL) }, 0);
+    let at_kill = done.load(Ordering::Relaxed);
+    wait_for(at_kill + 600);
+    stop.store(true, Ordering::Relaxed);
+    let failures: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed GETs: {:?}\nlog:\n{}",
+        failures.len(),
+        &failures[..failures.len().min(5)],
+        server.log()
+    );
+    assert!(server.log().contains("sending the request to another daemon"), "no request was in flight at the kill");
 }
 
 #[test]

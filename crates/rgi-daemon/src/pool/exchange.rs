@@ -26,8 +26,14 @@ const ID: u16 = 1;
 
 /// Forwards `request` to the slot's backend and returns its response, or
 /// the pool's own 502/503/504 naming what went wrong.
-pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) -> Response {
-    let backend = Arc::clone(&slot.backend);
+///
+/// A request without a body whose method is idempotent, that a daemon
+/// failed before answering (it died, or closed the connection), is sent
+/// once more to another daemon of the group, as nginx's
+/// `fastcgi_next_upstream` does: nothing has reached the client yet, and
+/// a crash costs its requests nothing (DMN-15). Only once: a request that
+/// itself kills daemons must not take the whole group down.
+pub(crate) async fn forward(group: &Arc<Group>, mut slot: Slot, request: Request) -> Response {
     let (http_request, environ) = request.into_parts();
     let (head, body) = http_request.into_parts();
     let mut out = BytesMut::with_capacity(1024);
@@ -40,39 +46,90 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
     if bodiless {
         encode_empty(&mut out, RecordType::Stdin, ID);
     }
-    // A kept connection the daemon has since closed fails at once; a
-    // request without a body is then safely sent again on a new one.
-    let mut attempt = 0;
+    let mut failover = bodiless && head.method.is_idempotent();
     let mut body = Some(body);
     loop {
-        attempt += 1;
+        let backend = Arc::clone(&slot.backend);
+        let failure = match attempt(group, &backend, &out, &mut body, bodiless).await {
+            Ok(Answer::Head(exchange, response, initial)) => {
+                return response.map(|()| Body::wrap(FrontBody::new(exchange, initial, slot)));
+            }
+            Ok(Answer::Refused(response)) => return response,
+            Err(failure) => failure,
+        };
+        if failover && failure.retryable {
+            failover = false;
+            tracing::warn!(
+                group = %group.name, failed = %describe(&backend), reason = %failure.detail,
+                "the daemon failed before answering; sending the request to another daemon"
+            );
+            drop(slot);
+            slot = match group.acquire_except(Some(&backend)).await {
+                Ok(slot) => slot,
+                Err(refusal) => return refusal,
+            };
+            continue;
+        }
+        return group.refuse(failure.status, failure.public, &failure.detail);
+    }
+}
+
+/// What one attempt on one backend gave.
+enum Answer {
+    /// A response head; its body follows on the exchange.
+    Head(Exchange, http::Response<()>, Bytes),
+    /// An answer of the front's own that is final (a failed request body).
+    Refused(Response),
+}
+
+/// Why an attempt failed, and whether another daemon may be tried.
+struct Failure {
+    status: StatusCode,
+    public: &'static str,
+    detail: String,
+    /// The daemon is gone or broke the connection before answering.
+    retryable: bool,
+}
+
+/// Sends the encoded request `out` (and `body`, if it has one) to
+/// `backend` and reads the response head.
+async fn attempt(
+    group: &Arc<Group>,
+    backend: &Arc<Backend>,
+    out: &[u8],
+    body: &mut Option<Body>,
+    bodiless: bool,
+) -> Result<Answer, Failure> {
+    // A kept connection the daemon has since closed fails at once; a
+    // request without a body is then safely sent again on a new one.
+    let mut fresh_tried = false;
+    loop {
         let (conn, reused) = match backend.take_idle() {
-            Some(conn) => (conn, true),
-            None => match connect(&backend.addr, group.config.connect_timeout).await {
+            Some(conn) if !fresh_tried => (conn, true),
+            _ => match connect(&backend.addr, group.config.connect_timeout).await {
                 Ok(conn) => (conn, false),
                 Err(err) => {
-                    let status = if err.kind() == io::ErrorKind::TimedOut {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    } else {
-                        StatusCode::BAD_GATEWAY
-                    };
-                    return group.refuse(
-                        status,
-                        "cannot connect to a daemon",
-                        &format!("cannot connect to {}: {err}", describe(&backend)),
-                    );
+                    let timed_out = err.kind() == io::ErrorKind::TimedOut;
+                    return Err(Failure {
+                        status: if timed_out { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY },
+                        public: "cannot connect to a daemon",
+                        detail: format!("cannot connect to {}: {err}", describe(backend)),
+                        retryable: !timed_out,
+                    });
                 }
             },
         };
-        if let Err(err) = conn.write_all(&out).await {
-            if reused && bodiless && attempt == 1 {
+        if let Err(err) = conn.write_all(out).await {
+            if reused && bodiless {
+                fresh_tried = true;
                 continue;
             }
-            return group.refuse(
-                StatusCode::BAD_GATEWAY,
-                "cannot send the request to a daemon",
-                &format!("cannot send the request to {}: {err}", describe(&backend)),
-            );
+            return Err(Failure {
+                status: StatusCode::BAD_GATEWAY,
+                public: "cannot send the request to a daemon",
+                detail: format!("cannot send the request to {}: {err}", describe(backend)),
+                retryable: bodiless,
+            });
         }
         let (io, pump) = match body.take().filter(|_| !bodiless) {
             None => (Io::Whole(Some(conn)), None),
@@ -81,7 +138,7 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
                 (Io::Split(Some(read)), Some(tokio::spawn(pump(write, body))))
             }
         };
-        let mut exchange = Exchange { io, buf: BytesMut::with_capacity(4096), pump, backend: Arc::clone(&backend) };
+        let mut exchange = Exchange { io, buf: BytesMut::with_capacity(4096), pump, backend: Arc::clone(backend) };
         let head = match group.config.request_timeout {
             Some(limit) => match tokio::time::timeout(limit, exchange.read_head()).await {
                 Ok(head) => head,
@@ -90,28 +147,37 @@ pub(crate) async fn forward(group: &Arc<Group>, slot: Slot, request: Request) ->
                         group.report(PoolEvent::Stuck { pid });
                     }
                     let secs = limit.as_secs_f64();
-                    return group.refuse(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        &format!("the daemon did not answer within {secs} s"),
-                        &format!("{} did not answer within {secs} s", describe(&backend)),
-                    );
+                    return Err(Failure {
+                        status: StatusCode::GATEWAY_TIMEOUT,
+                        public: "the daemon did not answer in time",
+                        detail: format!("{} did not answer within {secs} s", describe(backend)),
+                        retryable: false,
+                    });
                 }
             },
             None => exchange.read_head().await,
         };
         return match head {
-            Ok((response, initial)) => response.map(|()| Body::wrap(FrontBody::new(exchange, initial, slot))),
-            Err(HeadError::Closed { bytes: 0 }) if reused && bodiless && attempt == 1 => continue,
+            Ok((response, initial)) => Ok(Answer::Head(exchange, response, initial)),
+            Err(HeadError::Closed { bytes: 0 }) if reused && bodiless && !fresh_tried => {
+                fresh_tried = true;
+                continue;
+            }
             Err(HeadError::Body(err)) => {
                 let status = err.status();
                 tracing::warn!(group = %group.name, error = %err, "request body failed while forwarding");
-                plain(status, "the request body could not be read")
+                Ok(Answer::Refused(plain(status, "the request body could not be read")))
             }
-            Err(err) => group.refuse(
-                StatusCode::BAD_GATEWAY,
-                "the daemon failed to answer",
-                &format!("{}: {err}", describe(&backend)),
-            ),
+            Err(err) => {
+                let retryable =
+                    bodiless && matches!(err, HeadError::Closed { .. } | HeadError::Io(_) | HeadError::Ended);
+                Err(Failure {
+                    status: StatusCode::BAD_GATEWAY,
+                    public: "the daemon failed to answer",
+                    detail: format!("{}: {err}", describe(backend)),
+                    retryable,
+                })
+            }
         };
     }
 }

@@ -316,11 +316,15 @@ impl Group {
         self.slot_freed.notify_waiters();
     }
 
-    /// The least busy ready backend with room, its slot taken.
-    fn pick(&self) -> Option<Slot> {
+    /// The least busy ready backend with room (other than `except`), its
+    /// slot taken.
+    fn pick(&self, except: Option<&Arc<Backend>>) -> Option<Slot> {
         let backends = self.backends.read().unwrap_or_else(PoisonError::into_inner);
         let mut best: Option<&Arc<Backend>> = None;
         for b in backends.iter() {
+            if except.is_some_and(|e| Arc::ptr_eq(e, b)) {
+                continue;
+            }
             let free = b.state() == BackendState::Ready && b.in_flight() < b.concurrency;
             if free && best.is_none_or(|x| b.in_flight() < x.in_flight()) {
                 best = Some(b);
@@ -336,13 +340,19 @@ impl Group {
 
     /// Waits for a slot, at most the queue timeout.
     async fn acquire(self: &Arc<Self>) -> Result<Slot, Response> {
+        self.acquire_except(None).await
+    }
+
+    /// Waits for a slot on a backend other than `except` (one that just
+    /// failed), at most the queue timeout.
+    pub(crate) async fn acquire_except(self: &Arc<Self>, except: Option<&Arc<Backend>>) -> Result<Slot, Response> {
         let deadline = tokio::time::Instant::now() + self.config.queue_timeout;
         let mut waited = false;
         loop {
             let notified = self.slot_freed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(mut slot) = self.pick() {
+            if let Some(mut slot) = self.pick(except) {
                 slot.group = Some(Arc::clone(self));
                 return Ok(slot);
             }

@@ -58,13 +58,16 @@ pub struct Options {
     pub profile: Profile,
     /// Run only vectors whose id contains this.
     pub only: Option<String>,
+    /// The front server in the way (`apache`, `caddy`, `haproxy`,
+    /// `nginx`...): vectors whose `front-quirks` name it are skipped.
+    pub front: Option<String>,
     /// How long to wait for any one answer.
     pub timeout: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { profile: Profile::Rgi, only: None, timeout: Duration::from_secs(10) }
+        Self { profile: Profile::Rgi, only: None, front: None, timeout: Duration::from_secs(10) }
     }
 }
 
@@ -143,7 +146,7 @@ pub async fn run(target: &Target, vectors: &[Vector], options: &Options) -> Repo
         if options.only.as_ref().is_some_and(|only| !vector.id.contains(only.as_str())) {
             continue;
         }
-        let outcome = match skip_reason(vector, target, options.profile) {
+        let outcome = match skip_reason(vector, target, options) {
             Some(why) => Outcome::Skip(why),
             None => match run_one(target, vector, options).await {
                 Ok(()) => Outcome::Pass,
@@ -155,14 +158,17 @@ pub async fn run(target: &Target, vectors: &[Vector], options: &Options) -> Repo
     report
 }
 
-fn skip_reason(vector: &Vector, target: &Target, profile: Profile) -> Option<String> {
+fn skip_reason(vector: &Vector, target: &Target, options: &Options) -> Option<String> {
+    if let Some(reason) = options.front.as_ref().and_then(|front| vector.front_quirks.get(front)) {
+        return Some(format!("{}: {reason}", options.front.as_deref().unwrap_or_default()));
+    }
     if vector.has_tag(NEEDS_PREFIX) && target.prefix.is_empty() {
         return Some("needs a non-empty mount prefix".into());
     }
     if vector.has_tag(NEEDS_ROOT) && !target.prefix.is_empty() {
         return Some("needs the echo application at the root".into());
     }
-    match profile {
+    match options.profile {
         Profile::WsgiReference if vector.has_tag(RGI_ONLY) => {
             Some(format!("rgi-only: {}", vector.reason.as_deref().unwrap_or("")))
         }

@@ -48,12 +48,33 @@ fn try_request(addr: SocketAddr, raw: &str) -> std::io::Result<(u16, String)> {
     parse(&out).ok_or_else(|| std::io::Error::other(format!("no HTTP answer: {:?}", String::from_utf8_lossy(&out))))
 }
 
-/// (status, body) of a whole answer read to the end.
+/// (status, body) of a whole answer read to the end; a chunked body is
+/// decoded (fronts such as Apache re-frame answers that way).
 fn parse(out: &[u8]) -> Option<(u16, String)> {
     let text = String::from_utf8_lossy(out);
     let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).filter(|s| *s != 0)?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let chunked = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(n, v)| {
+            n.trim().eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+        })
+    });
+    let body = if chunked { dechunk(body) } else { body.to_string() };
     Some((status, body))
+}
+
+/// The data of a chunked body, as far as it is well formed.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(len) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else { break };
+        if len == 0 || after.len() < len {
+            break;
+        }
+        out.push_str(&after[..len]);
+        rest = after[len..].strip_prefix("\r\n").unwrap_or(&after[len..]);
+    }
+    out
 }
 
 /// A kept-alive HTTP/1.1 client connection.

@@ -28,6 +28,10 @@ struct Cli {
     /// Run only vectors whose id contains this.
     #[arg(long)]
     only: Option<String>,
+    /// The front server in the way (apache, caddy, haproxy, nginx...):
+    /// skips the vectors whose front-quirks name it, saying why.
+    #[arg(long)]
+    front: Option<String>,
     /// Seconds to wait for any one answer.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -66,7 +70,7 @@ fn main() -> ExitCode {
         ProfileArg::WsgiReference => Profile::WsgiReference,
         ProfileArg::Front => Profile::Front,
     };
-    let options = Options { profile, only: cli.only, timeout: Duration::from_secs(cli.timeout) };
+    let options = Options { profile, only: cli.only, front: cli.front, timeout: Duration::from_secs(cli.timeout) };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

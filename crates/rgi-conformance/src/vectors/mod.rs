@@ -63,6 +63,11 @@ pub struct Vector {
     /// Why nginx changes this request, when tagged [`FRONT_NORMALISES`].
     #[serde(default)]
     pub front_reason: Option<String>,
+    /// Fronts that change this request before a daemon sees it, each with
+    /// the reason (`front-quirks = { apache = "joins Cookie fields with ', '" }`):
+    /// skipped through that front ([`Options::front`](crate::Options)).
+    #[serde(default)]
+    pub front_quirks: BTreeMap<String, String>,
     /// The request.
     pub request: RequestSpec,
     /// What must come back.

@@ -126,6 +126,35 @@ async fn chunked_body_crossing_the_limit_is_413() {
 }
 
 #[tokio::test]
+async fn bodies_one_byte_either_side_of_the_limit_declared_and_chunked() {
+    // BODY-4: the limit is the largest body that passes.
+    bounded(async {
+        const LIMIT: usize = 1000;
+        let server = TestServer::with_config(config(|l| l.max_body_bytes = Some(LIMIT as u64)), ok_app()).await;
+        for len in [LIMIT - 1, LIMIT, LIMIT + 1] {
+            let body = "d".repeat(len);
+            let declared = format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n{body}");
+            let chunked = format!(
+                "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+                len / 2,
+                &body[..len / 2],
+                len - len / 2,
+                &body[len / 2..]
+            );
+            for (shape, request) in [("declared", declared), ("chunked", chunked)] {
+                let resp = server.raw(request.as_bytes()).await;
+                if len > LIMIT {
+                    assert_eq!(resp.status, 413, "{len} bytes, {shape}");
+                } else {
+                    assert_eq!(resp.body_text(), format!("ok {len}"), "{len} bytes, {shape}");
+                }
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn stalled_body_is_408() {
     // BODY-5
     bounded(async {

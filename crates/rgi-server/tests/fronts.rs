@@ -19,12 +19,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rgi_conformance::{run, vectors, Options, Profile, Target};
 use rgi_test_support::{get, request, skip_unless_ci};
-use support::binary;
+use support::{binary, daemon_binding, is_root, Proc};
 
 /// The mount every guide shows.
 const PREFIX: &str = "/app";
@@ -79,27 +79,6 @@ impl Front {
     }
 }
 
-/// A process ended by its PID when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child, not yet reaped.
-        unsafe { libc::kill(i32::try_from(self.0.id()).unwrap_or(0), libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// A front in front of the application `app`, both running.
 struct Running {
     addr: SocketAddr,
@@ -123,7 +102,7 @@ impl Running {
             assert!(www.is_ok_and(|s| s.success()), "cannot give the run directory to www-data");
         }
         let socket = dir.path().join("run/fcgi.sock");
-        let daemon = (!front.spawns_the_application()).then(|| start_daemon(app, &socket));
+        let daemon = (!front.spawns_the_application()).then(|| daemon_binding(app, &socket));
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let (program, file) = front.program_and_config();
@@ -230,23 +209,6 @@ fn early_status(addr: SocketAddr, raw: &str) -> Option<u16> {
     let _ = conn.shutdown(std::net::Shutdown::Both);
     let _ = writing.join();
     status
-}
-
-/// The application as a daemon binding its own socket, which a front
-/// running as www-data may use (DEP-8).
-fn start_daemon(app: &Path, socket: &Path) -> Proc {
-    let mut cmd = Command::new(app);
-    cmd.env("RGI_FASTCGI", format!("unix:{}", socket.display())).env("RGI_LOG", "warn").env_remove("RGI_SETTINGS");
-    if is_root() {
-        cmd.env("RGI_FASTCGI_MODE", "660").env("RGI_FASTCGI_GROUP", "www-data");
-    }
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(socket).is_err() {
-        assert!(Instant::now() < deadline, "the daemon did not listen on {}", socket.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Proc(child)
 }
 
 fn post(len: usize) -> String {

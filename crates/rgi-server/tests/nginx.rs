@@ -18,31 +18,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rgi_conformance::{run, vectors, Options, Profile, Target};
 use rgi_test_support::{get, pass_fd, request, skip_unless_ci};
-use support::binary;
+use support::{binary, daemon_binding, is_root, Proc};
 
 const NGINX: &str = "/usr/sbin/nginx";
-
-/// A child process, ended by PID when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child; SIGTERM lets nginx's master
-        // stop its workers.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The echo example as a daemon with `listener` as its fd 0, as
 /// spawn-fcgi starts FastCGI programs.
@@ -53,23 +36,6 @@ fn daemon_on_fd0(listener: OwnedFd) -> Proc {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    Proc(child)
-}
-
-/// The echo example as a daemon binding `RGI_FASTCGI` itself.
-fn daemon_binding(socket: &Path) -> Proc {
-    let child = Command::new(binary("echo", "echo"))
-        .env("RGI_FASTCGI", format!("unix:{}", socket.display()))
-        .env("RGI_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(socket).is_err() {
-        assert!(Instant::now() < deadline, "the daemon did not listen on {}", socket.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
     Proc(child)
 }
 
@@ -104,11 +70,6 @@ fn wait_answering(addr: SocketAddr, nginx: &mut Proc, dir: &Path) {
         assert!(Instant::now() < deadline, "nginx did not answer on {addr}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn nginx_config(dir: &Path, ports: [u16; 3], sockets: [&PathBuf; 2], tcp_daemon: SocketAddr) -> String {
@@ -194,7 +155,7 @@ fn the_echo_daemon_behind_nginx_passes_the_front_vectors() {
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_daemon = tcp.local_addr().unwrap();
     let _b = daemon_on_fd0(tcp.into());
-    let _c = daemon_binding(&sock_c);
+    let _c = daemon_binding(&binary("echo", "echo"), &sock_c);
 
     let fronts: Vec<TcpListener> = (0..3).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
     let addrs: Vec<SocketAddr> = fronts.iter().map(|l| l.local_addr().unwrap()).collect();

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -123,4 +123,44 @@ impl ServerProc {
     pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         self.process.stop()
     }
+}
+
+/// A child process, ended by PID when dropped: SIGTERM (which lets nginx's
+/// or Apache's master stop its workers), then SIGKILL after 10 s.
+pub(crate) struct Proc(pub(crate) Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(i32::try_from(self.0.id()).unwrap_or(0), libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `app` as a FastCGI daemon binding `socket` itself (`RGI_FASTCGI`),
+/// reachable by a front whose workers run as www-data (DEP-8); returns once
+/// it accepts connections.
+pub(crate) fn daemon_binding(app: &Path, socket: &Path) -> Proc {
+    let mut cmd = Command::new(app);
+    cmd.env("RGI_FASTCGI", format!("unix:{}", socket.display())).env("RGI_LOG", "warn").env_remove("RGI_SETTINGS");
+    if is_root() {
+        cmd.env("RGI_FASTCGI_MODE", "660").env("RGI_FASTCGI_GROUP", "www-data");
+    }
+    let child = Proc(cmd.stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        assert!(Instant::now() < deadline, "the daemon did not listen on {}", socket.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }

@@ -103,14 +103,60 @@ pub(crate) fn chown_group(path: &std::path::Path, gid: u32) -> io::Result<()> {
     std::os::unix::fs::chown(path, None, Some(gid))
 }
 
-/// Sends `signal` to process `pid`.
-pub(crate) fn kill(pid: u32, signal: i32) -> io::Result<()> {
-    let pid = i32::try_from(pid).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
-    // SAFETY: kill(2) with a pid we started; no memory is involved.
-    if unsafe { libc::kill(pid, signal) } == -1 {
-        return Err(io::Error::last_os_error());
+/// A handle on one child process that stays valid after the child is
+/// reaped: a signal sent through it can never reach another process that
+/// was given the same pid since (Linux pidfd). Where pidfds are missing
+/// (kernels before 5.3) it falls back to the pid, which is only as safe as
+/// the caller's bookkeeping.
+#[derive(Debug)]
+pub(crate) struct ProcessHandle {
+    pid: u32,
+    pidfd: Option<std::os::fd::OwnedFd>,
+}
+
+impl ProcessHandle {
+    /// Opens a handle on `pid`, which must be a child of ours that has not
+    /// been waited for yet (so the pid cannot have been reused).
+    pub(crate) fn open(pid: u32) -> Self {
+        use std::os::fd::FromRawFd;
+        let raw = libc::pid_t::try_from(pid).ok().map(|p| {
+            // SAFETY: pidfd_open(2) takes a pid and flags, touches no memory
+            // of ours, and returns a new descriptor or -1.
+            unsafe { libc::syscall(libc::SYS_pidfd_open, p, 0) }
+        });
+        let pidfd = raw.filter(|&fd| fd >= 0).and_then(|fd| libc::c_int::try_from(fd).ok()).map(|fd| {
+            // SAFETY: `fd` was just returned by pidfd_open and nothing else owns it.
+            unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+        });
+        Self { pid, pidfd }
     }
-    Ok(())
+
+    /// Sends `signal`; an error (`ESRCH`) if the process has already exited.
+    pub(crate) fn signal(&self, signal: i32) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let rc = match &self.pidfd {
+            // SAFETY: pidfd_send_signal(2) with a null siginfo reads no memory.
+            Some(fd) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    signal,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            },
+            None => {
+                let pid = libc::pid_t::try_from(self.pid)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+                // SAFETY: kill(2) touches no memory.
+                libc::c_long::from(unsafe { libc::kill(pid, signal) })
+            }
+        };
+        if rc == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
 
 /// Prepares a command so that, in the child between fork and exec, the
@@ -134,8 +180,9 @@ pub(crate) fn prepare_child(cmd: &mut tokio::process::Command, umask: Option<u32
                 return Err(io::Error::last_os_error());
             }
             // The supervisor may already have died before prctl took effect.
+            // (No allocation here, between fork and exec: an OS error code.)
             if libc::getppid() != parent as libc::pid_t {
-                return Err(io::Error::other("supervisor exited while starting the daemon"));
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
             // Close-on-exec rather than close: std's own pipe that reports
             // a failed exec must stay open until the exec.
@@ -156,5 +203,21 @@ pub(crate) fn prepare_child(cmd: &mut tokio::process::Command, umask: Option<u32
             }
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handle_does_not_signal_a_process_that_was_reaped() {
+        let mut child = std::process::Command::new("/bin/sleep").arg("30").spawn().expect("sleep");
+        let handle = ProcessHandle::open(child.id());
+        handle.signal(libc::SIGKILL).expect("the child is there");
+        child.wait().expect("reaped");
+        // The pid may now belong to anyone; the handle must not reach it.
+        let err = handle.signal(libc::SIGTERM).expect_err("a reaped child");
+        assert_eq!(err.raw_os_error(), Some(libc::ESRCH), "{err}");
     }
 }

@@ -52,6 +52,9 @@ enum Phase {
 }
 
 struct Proc {
+    /// Signals go through this, never through a bare pid that the exit
+    /// task may already have reaped (and the kernel handed on).
+    handle: sys::ProcessHandle,
     backend: Arc<Backend>,
     socket: PathBuf,
     slot: usize,
@@ -194,6 +197,8 @@ impl GroupLoop {
             self.fail_start(slot, "exited as it started");
             return;
         };
+        // Opened before the exit task may wait for (and so reap) the child.
+        let handle = sys::ProcessHandle::open(pid);
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(out) = child.stdout.take() {
             tokio::spawn(forward_output(out, self.config.name.clone(), pid, None));
@@ -241,6 +246,7 @@ impl GroupLoop {
         self.procs.insert(
             pid,
             Proc {
+                handle,
                 backend,
                 socket,
                 slot,
@@ -311,7 +317,7 @@ impl GroupLoop {
                         p.failed_start = true;
                         p.phase = Phase::Stopping;
                         if stuck {
-                            let _ = sys::kill(pid, libc::SIGKILL);
+                            let _ = p.handle.signal(libc::SIGKILL);
                             p.killed_because = Some(reason);
                             p.deadline = Some(Instant::now() + Duration::from_secs(2));
                         } else {
@@ -480,11 +486,11 @@ impl GroupLoop {
         for slot in &mut self.slots {
             slot.spawn_at = None;
         }
-        for (&pid, p) in &mut self.procs {
+        for p in self.procs.values_mut() {
             p.backend.set_state(BackendState::Draining);
             if p.phase != Phase::Stopping {
                 p.phase = Phase::Stopping;
-                let _ = sys::kill(pid, libc::SIGTERM);
+                let _ = p.handle.signal(libc::SIGTERM);
             }
             p.deadline = Some(deadline);
         }
@@ -502,7 +508,7 @@ impl GroupLoop {
                     let late = p.deadline.is_some_and(|d| now >= d);
                     if idle || late {
                         let signal = if kill || late { libc::SIGKILL } else { libc::SIGTERM };
-                        let _ = sys::kill(pid, signal);
+                        let _ = p.handle.signal(signal);
                         if signal == libc::SIGKILL {
                             p.killed_because = Some(if late {
                                 "still busy when its graceful timeout ended".to_string()
@@ -516,7 +522,7 @@ impl GroupLoop {
                 }
                 Phase::Stopping if p.deadline.is_some_and(|d| now >= d) => {
                     tracing::warn!(group = %self.config.name, pid, "daemon did not stop in time; SIGKILL");
-                    let _ = sys::kill(pid, libc::SIGKILL);
+                    let _ = p.handle.signal(libc::SIGKILL);
                     p.killed_because = Some("did not stop in time".to_string());
                     p.deadline = Some(now + Duration::from_secs(5));
                 }

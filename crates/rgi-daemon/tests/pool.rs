@@ -227,3 +227,31 @@ async fn a_large_body_reaches_a_slow_reader_whole() {
     let answer = String::from_utf8_lossy(&out);
     assert!(answer.ends_with(&format!("\r\n\r\n{} {expected_sum}", body.len())), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_a_dead_daemon_cannot_take_goes_to_its_sibling_and_a_post_does_not() {
+    // DMN-15
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.sock");
+    let listener = DaemonListener::Unix(tokio::net::UnixListener::bind(&live).unwrap());
+    let deployment = Arc::new(Deployment::new(Mode::Daemon, Arc::new(Settings::empty())));
+    let app = from_fn(|_req: Request| async { Ok(Response::new(Body::from("from the live one"))) });
+    tokio::spawn(serve(listener, Arc::new(app), deployment, DaemonConfig::default(), std::future::pending()));
+    // The dead one first: with both idle, the pool picks it.
+    let dead = BackendAddr::Unix(dir.path().join("dead.sock"));
+    let pool = Pool::fixed("pair", vec![dead, BackendAddr::Unix(live)], 8, PoolConfig::default());
+    let front = front(pool).await;
+    for _ in 0..4 {
+        let answer = get(front.addr, "/").await;
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("from the live one"), "{answer}");
+    }
+    let mut posts = Vec::new();
+    for _ in 0..4 {
+        let mut conn = TcpStream::connect(front.addr).await.unwrap();
+        conn.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut out)).await.unwrap().unwrap();
+        posts.push(String::from_utf8_lossy(&out).into_owned());
+    }
+    assert!(posts.iter().any(|p| p.starts_with("HTTP/1.1 502")), "no POST reached the dead daemon: {posts:?}");
+}

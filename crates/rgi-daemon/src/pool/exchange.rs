@@ -29,7 +29,7 @@ const ID: u16 = 1;
 ///
 /// A request without a body whose method is idempotent, that a daemon
 /// failed before answering (it died, or closed the connection), is sent
-/// once more to another daemon of the group, as nginx's
+/// once more to another daemon of the group, when it has one, as nginx's
 /// `fastcgi_next_upstream` does: nothing has reached the client yet, and
 /// a crash costs its requests nothing (DMN-15). Only once: a request that
 /// itself kills daemons must not take the whole group down.
@@ -57,7 +57,7 @@ pub(crate) async fn forward(group: &Arc<Group>, mut slot: Slot, request: Request
             Ok(Answer::Refused(response)) => return response,
             Err(failure) => failure,
         };
-        if failover && failure.retryable {
+        if failover && failure.retryable && group.has_sibling(&backend) {
             failover = false;
             tracing::warn!(
                 group = %group.name, failed = %describe(&backend), reason = %failure.detail,

@@ -338,6 +338,15 @@ impl Group {
         Some(Slot { backend: Arc::clone(b), group: None })
     }
 
+    /// Whether a backend other than `failed` is serving or about to: a
+    /// sibling a failed request may go to.
+    pub(crate) fn has_sibling(&self, failed: &Arc<Backend>) -> bool {
+        let backends = self.backends.read().unwrap_or_else(PoisonError::into_inner);
+        backends
+            .iter()
+            .any(|b| !Arc::ptr_eq(b, failed) && matches!(b.state(), BackendState::Ready | BackendState::Starting))
+    }
+
     /// Waits for a slot, at most the queue timeout.
     async fn acquire(self: &Arc<Self>) -> Result<Slot, Response> {
         self.acquire_except(None).await

@@ -38,6 +38,7 @@ async fn daemon() -> (tempfile::TempDir, std::path::PathBuf) {
     config.max_body_bytes = Some(LIMIT);
     config.max_header_count = 10;
     config.max_header_field_bytes = 200;
+    config.linger_timeout = Duration::from_millis(300);
     let deployment = Arc::new(Deployment::new(Mode::Daemon, Arc::new(Settings::empty())));
     tokio::spawn(serve(listener, Arc::new(app), deployment, config, std::future::pending()));
     (dir, socket)
@@ -184,4 +185,35 @@ async fn a_body_that_does_not_match_content_length_never_passes_for_whole() {
     let (stdout, _) = exchange(&socket, records("/read", Some("abc"), b"abc", true, &[]), Duration::ZERO, true).await;
     assert_eq!(status(&stdout), 400, "{stdout}");
     assert!(stdout.contains("CONTENT_LENGTH"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_front_that_never_sends_the_rest_is_closed_after_the_linger_timeout() {
+    // FCGI-3: the lingering read is bounded; a front that stops sending
+    // does not hold the connection (or the daemon) open.
+    let (_dir, socket) = daemon().await;
+    let mut recs = records("/ignore", Some("40000"), &[b'q'; 40_000], false, &[]);
+    // BEGIN, PARAMS, end of PARAMS, one STDIN record: then silence.
+    recs.truncate(4);
+    let mut conn = UnixStream::connect(&socket).await.unwrap();
+    for record in &recs {
+        conn.write_all(record).await.unwrap();
+    }
+    let started = std::time::Instant::now();
+    let mut buf = BytesMut::new();
+    let mut stdout = String::new();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read_buf(&mut buf)).await.expect("closed in time");
+        while let Some(record) = Decoder::new().decode(&mut buf).unwrap() {
+            if let Record::Stdout { data, .. } = record {
+                stdout.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+        if n.unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    assert!(stdout.ends_with("ignored"), "the answer came first: {stdout}");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "closed only after {waited:?}");
 }

@@ -158,7 +158,7 @@ pub(crate) async fn serve(socket: Socket, shared: Arc<Shared>, stopping: Cancell
                             // Closing with the rest of the request unread
                             // would reset the connection, and a front still
                             // writing it would lose the answer (FCGI-3).
-                            linger(read, buf, id).await;
+                            linger(read, buf, id, shared.config.linger_timeout).await;
                         }
                         // Returning closes the socket: the front reads EOF.
                         return;
@@ -177,16 +177,16 @@ pub(crate) async fn serve(socket: Socket, shared: Arc<Shared>, stopping: Cancell
     }
 }
 
-/// How long, and how much, a daemon reads of a request it has answered
-/// without `FCGI_KEEP_CONN` before closing (as nginx's lingering close).
-const LINGER_IDLE: Duration = Duration::from_secs(5);
+/// How long in all, and how much, a daemon reads of a request it has
+/// answered without `FCGI_KEEP_CONN` before closing (as nginx's lingering
+/// close; the wait for each piece is `DaemonConfig::linger_timeout`).
 const LINGER_TOTAL: Duration = Duration::from_secs(30);
 const LINGER_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Reads and discards the rest of request `id` (up to its empty STDIN
 /// record), bounded in time and bytes, so that closing afterwards is a
 /// clean FIN the front sees after the whole answer.
-async fn linger(mut read: impl AsyncRead + Unpin, mut buf: BytesMut, id: u16) {
+async fn linger(mut read: impl AsyncRead + Unpin, mut buf: BytesMut, id: u16, idle: Duration) {
     let decoder = Decoder::new();
     let deadline = tokio::time::Instant::now() + LINGER_TOTAL;
     let mut discarded = 0u64;
@@ -210,8 +210,8 @@ async fn linger(mut read: impl AsyncRead + Unpin, mut buf: BytesMut, id: u16) {
         }
         // Decoded records are gone from `buf`; a partial one stays.
         buf.reserve(16 * 1024);
-        let idle = tokio::time::Instant::now() + LINGER_IDLE;
-        match tokio::time::timeout_at(idle.min(deadline), read.read_buf(&mut buf)).await {
+        let next = tokio::time::Instant::now() + idle;
+        match tokio::time::timeout_at(next.min(deadline), read.read_buf(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {}
             _ => return,
         }

@@ -39,6 +39,10 @@ pub struct DaemonConfig {
     pub max_body_bytes: Option<u64>,
     /// Time in-flight requests get after a stop signal. Default 30 s.
     pub grace_period: Duration,
+    /// After answering a request without `FCGI_KEEP_CONN` before the front
+    /// sent all of it, how long the daemon waits for each next piece of
+    /// the rest before it closes anyway (FCGI-3). Default 5 s.
+    pub linger_timeout: Duration,
 }
 
 impl Default for DaemonConfig {
@@ -50,7 +54,33 @@ impl Default for DaemonConfig {
             max_header_field_bytes: 16 * 1024,
             max_body_bytes: Some(16 * 1024 * 1024),
             grace_period: Duration::from_secs(30),
+            linger_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// What the fuzz target `fastcgi_params` runs on each input, kept here so
+/// the corpus replay test runs exactly the same code on stable: the bytes
+/// as a front's PARAMS stream, decoded under the default limit, then made
+/// into a request as the daemon does. It must never panic.
+#[doc(hidden)]
+pub fn fuzz_params(input: &[u8]) {
+    let config = DaemonConfig::default();
+    let mut decoder = rgi_fastcgi::ParamsDecoder::new(config.max_params_bytes);
+    // Fed in pieces, as records bring it.
+    for piece in input.chunks(61) {
+        if decoder.push(bytes::Bytes::copy_from_slice(piece)).is_err() {
+            return;
+        }
+    }
+    let Ok(params) = decoder.finish() else { return };
+    let deployment = Arc::new(Deployment::new(rgi_core::Mode::Daemon, Arc::new(rgi_core::Settings::empty())));
+    if let Ok(request) = request::build(&config, &deployment, &params, request::Stdin::Whole(Vec::new())) {
+        // What was accepted holds together: the mount split is a split of
+        // the path the request carries.
+        let environ = request.environ();
+        let path = request.uri().path();
+        assert!(path.starts_with(environ.raw_script_name()), "{path} vs {}", environ.raw_script_name());
     }
 }
 

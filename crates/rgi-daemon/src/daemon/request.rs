@@ -9,14 +9,14 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body::{Frame, SizeHint};
 use rgi_core::headers::apply_response_rules;
-use rgi_core::{call_guarded, Body, Environ, Error, Request};
+use rgi_core::{call_guarded, Body, Deployment, Environ, Error, Request};
 use rgi_fastcgi::{Params, ParamsError};
 use tokio::sync::mpsc;
 
 use super::conn::Done;
 use super::response::{plain, send};
 use super::stream::Writer;
-use super::Shared;
+use super::{DaemonConfig, Shared};
 
 /// A request's body as the daemon has it when the request starts.
 pub(crate) enum Stdin {
@@ -39,7 +39,7 @@ pub(crate) async fn run(
             ParamsError::TooLarge(_) => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, err.to_string()),
             _ => (StatusCode::BAD_REQUEST, err.to_string()),
         })
-        .and_then(|params| build(&shared, &params, stdin));
+        .and_then(|params| build(&shared.config, &shared.deployment, &params, stdin));
     match built {
         Err((status, message)) => {
             // CGI-5: the request fails, the connection and daemon go on.
@@ -64,12 +64,18 @@ pub(crate) async fn finish(
     }
 }
 
-fn build(shared: &Shared, params: &Params, stdin: Stdin) -> Result<Request, (StatusCode, String)> {
-    let (head, environ) = Environ::from_cgi(params.iter(), Arc::clone(&shared.deployment))
+/// The request a front's PARAMS and STDIN make, or the status and reason
+/// it is refused with.
+pub(super) fn build(
+    config: &DaemonConfig,
+    deployment: &Arc<Deployment>,
+    params: &Params,
+    stdin: Stdin,
+) -> Result<Request, (StatusCode, String)> {
+    let (head, environ) = Environ::from_cgi(params.iter(), Arc::clone(deployment))
         .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
     // The limits embedded mode applies to a client, applied to what the
     // front passed (SRV-2).
-    let config = &shared.config;
     if head.headers.len() > config.max_header_count {
         return Err((
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -89,7 +95,7 @@ fn build(shared: &Shared, params: &Params, stdin: Stdin) -> Result<Request, (Sta
         ));
     }
     let declared = head.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if let (Some(max), Some(len)) = (shared.config.max_body_bytes, declared) {
+    if let (Some(max), Some(len)) = (config.max_body_bytes, declared) {
         if len > max {
             return Err((
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -107,7 +113,7 @@ fn build(shared: &Shared, params: &Params, stdin: Stdin) -> Result<Request, (Sta
         }
         Stdin::Streaming(rx) => Body::wrap(StdinBody { rx, declared, received: 0 }),
     };
-    let body = match shared.config.max_body_bytes {
+    let body = match config.max_body_bytes {
         Some(max) => body.limit(max),
         None => body,
     };

@@ -159,6 +159,15 @@ impl ProcessHandle {
     }
 }
 
+/// The resident memory of process `pid` in bytes, from `/proc`.
+pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok().filter(|&p| p > 0).unwrap_or(4096))
+}
+
 /// Prepares a command so that, in the child between fork and exec, the
 /// umask is set, the child dies with its supervisor, and no descriptor
 /// but 0, 1 and 2 survives the exec (DMN-10): descriptors this process

@@ -47,9 +47,10 @@ impl Status {
             let _ = writeln!(out, "failed requests: {}", stats.failed.load(Ordering::Relaxed));
             for b in &backends {
                 let pid = b.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
+                let rss = b.rss_bytes().map_or_else(|| "-".to_string(), |r| format!("{:.1}MiB", r as f64 / 1048576.0));
                 let _ = writeln!(
                     out,
-                    "  pid {pid} {} requests {} in-flight {} age {}s",
+                    "  pid {pid} {} requests {} in-flight {} age {}s rss {rss}",
                     b.state().as_str(),
                     b.served(),
                     b.in_flight(),
@@ -145,6 +146,17 @@ impl Status {
             })
             .collect();
         metric(&mut out, "rgi_process_requests", "counter", "Requests a process answered.", &processes);
+        let memory: Vec<(String, String)> = self
+            .groups
+            .iter()
+            .flat_map(|g| {
+                g.backends().into_iter().filter_map(move |b| {
+                    let (pid, rss) = (b.pid?, b.rss_bytes()?);
+                    Some((format!("group=\"{}\",pid=\"{pid}\"", escape(&g.name)), rss.to_string()))
+                })
+            })
+            .collect();
+        metric(&mut out, "rgi_process_rss_bytes", "gauge", "Resident memory of a process (max-rss recycles).", &memory);
         out.push_str("# EOF\n");
         out
     }

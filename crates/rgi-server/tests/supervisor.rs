@@ -458,6 +458,12 @@ fn the_status_page_reports_groups_as_text_and_openmetrics() {
     assert_eq!(status, 200);
     assert!(metrics.contains("rgi_group_processes{group=\"t\"} 2"), "{metrics}");
     assert!(metrics.contains("rgi_group_requests_total{group=\"t\"} 5"), "{metrics}");
+    // Each process's memory, as max-rss sees it (DMN-16).
+    assert_eq!(metrics.matches("rgi_process_rss_bytes{group=\"t\",pid=").count(), 2, "{metrics}");
+    assert!(
+        text.lines().filter(|l| l.trim_start().starts_with("pid ")).all(|l| l.contains(" rss ") && l.ends_with("MiB")),
+        "{text}"
+    );
     assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
 }
 
@@ -497,4 +503,72 @@ group = "fine"
     server.wait_log(Duration::from_secs(10), "the exit to be logged", |l| l.contains("exited with status 1"));
     assert!(server.status().contains("state: failing to start"), "{}", server.status());
     assert_eq!(get(server.addr, "/").0, 200, "the other group still serves");
+}
+
+#[test]
+fn a_process_over_max_rss_is_replaced_without_a_failed_request() {
+    // DMN-16: a replacement starts first, the old process finishes its
+    // requests, and no client sees a failure.
+    let server = ServerProc::start(
+        r#"
+[server]
+status = "/server-status"
+
+[groups.t]
+command = ["{app}"]
+processes = 1
+threads = 1
+max-rss = "48MiB"
+graceful-timeout = 10
+
+[[mounts]]
+prefix = "/"
+group = "t"
+"#,
+    );
+    let before = server.wait_ready("t", 1, Duration::from_secs(20))[0];
+    let addr = server.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            let mut answered = 0u32;
+            // Bounded, whatever happens to `stop`.
+            for _ in 0..100_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match get(addr, "/slow?ms=20") {
+                    (200, _) => answered += 1,
+                    (status, body) => failures.push(format!("{status} {body}")),
+                }
+            }
+            (answered, failures)
+        })
+    };
+    // In flight while the memory grows: it must still be answered.
+    let slow = std::thread::spawn(move || get(addr, "/slow?ms=1500"));
+    let (status, body) = get(addr, "/grow?mb=64");
+    assert_eq!(status, 200, "{body}");
+    server.wait_log(Duration::from_secs(20), "the recycling", |l| l.contains("maximum RSS reached"));
+    let after = loop {
+        let ready = server.pids("t", "ready");
+        if let Some(&pid) = ready.iter().find(|&&p| p != before) {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_ne!(after, before);
+    let (status, body) = slow.join().unwrap();
+    assert_eq!(status, 200, "the in-flight request was lost: {body}");
+    stop.store(true, Ordering::Relaxed);
+    let (answered, failures) = client.join().unwrap();
+    assert!(failures.is_empty(), "{} failed requests: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(answered > 5, "the client made only {answered} requests");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while alive(before) {
+        assert!(Instant::now() < deadline, "the old process was never stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -9,6 +9,8 @@
 //! * `/abort`: aborts the whole process.
 //! * `/fds`: this process's open descriptors, one `N -> target` per line.
 //! * `/uid`: the process's real and effective uid and gid.
+//! * `/grow?mb=N`: keeps N more MiB of memory for good (a leak on
+//!   purpose, for the memory-recycling tests).
 //! * anything else: `ok <pid>`.
 //!
 //! `RGI_TEST_FAIL_START=1` makes the application fail to load (exit 78);
@@ -52,6 +54,13 @@ impl Application for TestApp {
                     out.push_str(&format!("{} -> {target}\n", entry.file_name().to_string_lossy()));
                 }
                 out
+            }
+            "/grow" => {
+                let mb: usize =
+                    request.environ().query_string().strip_prefix("mb=").and_then(|v| v.parse().ok()).unwrap_or(1);
+                // Written, so the pages are really resident.
+                let leaked: &'static mut [u8] = Vec::leak(vec![1u8; mb << 20]);
+                format!("grew by {} MiB in {pid}", leaked.len() >> 20)
             }
             "/uid" => std::fs::read_to_string("/proc/self/status")?
                 .lines()

@@ -146,6 +146,12 @@ impl Backend {
         self.started.elapsed()
     }
 
+    /// The process's resident memory in bytes, when it has a pid and
+    /// `/proc` can tell.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        self.pid.and_then(crate::sys::rss_bytes)
+    }
+
     fn take_idle(&self) -> Option<Conn> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()
     }

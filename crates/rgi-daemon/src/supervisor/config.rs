@@ -90,6 +90,9 @@ pub struct GroupConfig {
     pub max_requests_jitter: u64,
     /// Recycle a process after it has run this long.
     pub restart_interval: Option<Duration>,
+    /// Recycle a process whose resident memory (RSS) grows past this many
+    /// bytes: a replacement starts first, then it finishes its requests.
+    pub max_rss: Option<u64>,
     /// Time a process gets to finish its requests when retired or stopped.
     pub graceful_timeout: Duration,
     /// Time a new process gets to become ready.
@@ -122,6 +125,7 @@ impl GroupConfig {
             max_requests: 0,
             max_requests_jitter: 0,
             restart_interval: None,
+            max_rss: None,
             graceful_timeout: Duration::from_secs(30),
             startup_timeout: Duration::from_secs(30),
             reload_file: None,

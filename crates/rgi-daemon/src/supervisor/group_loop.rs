@@ -96,6 +96,8 @@ pub(super) struct GroupLoop {
     stopping: Option<(oneshot::Sender<()>, Instant)>,
     /// The generation the loop gave up on: none of its slots respawns.
     given_up: Option<u64>,
+    /// When the processes' memory was last looked at (`max_rss`).
+    rss_checked: Instant,
 }
 
 /// Give up respawning after this many consecutive failures to start.
@@ -106,6 +108,8 @@ const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// How long a process that failed its readiness probe has to exit by
 /// itself.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
+/// How often the processes' memory is read for `max_rss`.
+const RSS_EVERY: Duration = Duration::from_secs(1);
 /// How long an exit waits for the rest of the process's stderr.
 const STDERR_DRAIN: Duration = Duration::from_millis(500);
 
@@ -134,6 +138,7 @@ impl GroupLoop {
             events: events_tx,
             stopping: None,
             given_up: None,
+            rss_checked: Instant::now(),
         };
         tokio::spawn(state.run(events, pool_events, commands))
     }
@@ -534,6 +539,18 @@ impl GroupLoop {
                     }
                 }
                 _ => {}
+            }
+        }
+        if let Some(max) = self.config.max_rss.filter(|_| now.duration_since(self.rss_checked) >= RSS_EVERY) {
+            self.rss_checked = now;
+            for (&pid, p) in &self.procs {
+                if p.phase != Phase::Ready || p.replaced {
+                    continue;
+                }
+                if let Some(rss) = sys::rss_bytes(pid).filter(|&rss| rss > max) {
+                    tracing::info!(group = %self.config.name, pid, rss, max_rss = max, "memory over max-rss");
+                    recycle.push((pid, "maximum RSS reached"));
+                }
             }
         }
         for (pid, why) in recycle {

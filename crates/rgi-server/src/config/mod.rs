@@ -28,8 +28,10 @@ use serde::Deserialize;
 
 mod duration;
 mod preflight;
+mod size;
 
 use duration::Span;
+use size::Size;
 
 /// Why a configuration file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +101,7 @@ struct LimitsSection {
     max_header_count: Option<usize>,
     max_header_field_bytes: Option<usize>,
     max_uri_bytes: Option<usize>,
-    max_body_bytes: Option<u64>,
+    max_body_bytes: Option<Size>,
     body_read_timeout: Option<Span>,
     keep_alive_timeout: Option<Span>,
     max_connections: Option<usize>,
@@ -123,6 +125,7 @@ struct GroupSection {
     max_requests: Option<u64>,
     max_requests_jitter: Option<u64>,
     restart_interval: Option<Span>,
+    max_rss: Option<Size>,
     graceful_timeout: Option<Span>,
     startup_timeout: Option<Span>,
     request_timeout: Option<Span>,
@@ -248,6 +251,7 @@ impl Config {
             gc.max_requests = g.max_requests.unwrap_or(0);
             gc.max_requests_jitter = g.max_requests_jitter.unwrap_or(0);
             gc.restart_interval = g.restart_interval.map(|t| t.0);
+            gc.max_rss = g.max_rss.map(|s| s.0);
             if let Some(t) = g.graceful_timeout {
                 gc.graceful_timeout = t.0;
             }
@@ -323,7 +327,7 @@ fn apply_limits(limits: &mut Limits, s: &LimitsSection) {
         limits.max_uri_bytes = v;
     }
     if let Some(v) = s.max_body_bytes {
-        limits.max_body_bytes = Some(v);
+        limits.max_body_bytes = Some(v.0);
     }
     if let Some(v) = s.body_read_timeout {
         limits.body_read_timeout = v.0;

@@ -24,6 +24,7 @@ mod mounts;
 mod respond;
 mod server;
 mod service;
+mod systemd;
 
 pub use access::{AccessEntry, AccessSink};
 pub use config::{Config, Limits};
@@ -32,3 +33,4 @@ pub use listener::{from_fd, from_listen_fds, is_listening_socket, BindAddr, List
 pub use logging::init_logging;
 pub use mounts::Mounts;
 pub use server::{shutdown_signal, Builder, Server};
+pub use systemd::Notifier;

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use rgi_daemon::{SocketDir, SupervisedGroup, SupervisorError};
-use rgi_embedded::{BindAddr, Listener, Mounts, Server};
+use rgi_embedded::{BindAddr, Listener, Mounts, Notifier, Server};
 use rgi_static::StaticFiles;
 
 pub mod config;
@@ -53,10 +53,15 @@ pub async fn run(
     listen: Vec<BindAddr>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
+    // Sockets systemd passed (socket activation) win over any address.
+    let pid = std::env::var("LISTEN_PID").ok();
+    let fds = std::env::var("LISTEN_FDS").ok();
+    let inherited = rgi_embedded::from_listen_fds(pid.as_deref(), fds.as_deref())?;
     let addrs = if listen.is_empty() { config.listen.clone() } else { listen };
-    if addrs.is_empty() {
+    if addrs.is_empty() && inherited.is_none() {
         return Err(ServerError::NoListener);
     }
+    let notifier = Arc::new(Notifier::from_env());
     let socket_group = match &config.socket_group {
         Some(name) => Some(group_id(name)?),
         None => None,
@@ -85,35 +90,77 @@ pub async fn run(
     if let Some(path) = &config.status {
         mounts.add(path, Status::new(groups.iter().map(|g| Arc::clone(g.group())).collect()))?;
     }
-    let mut listeners = Vec::new();
-    for addr in &addrs {
-        listeners.push(Listener::bind(addr).await?);
-    }
-    let reloaders: Vec<_> = groups.iter().map(SupervisedGroup::reloader).collect();
-    let hup = tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading every group");
-            for reload in &reloaders {
-                reload.reload();
-            }
+    let listeners = match inherited {
+        Some(listeners) => {
+            tracing::info!(sockets = listeners.len(), "serving on the sockets systemd passed (LISTEN_FDS)");
+            listeners
         }
+        None => {
+            let mut listeners = Vec::new();
+            for addr in &addrs {
+                listeners.push(Listener::bind(addr).await?);
+            }
+            listeners
+        }
+    };
+    let reloads: Vec<_> = groups.iter().map(|g| (g.reloader(), g.rollout())).collect();
+    let hup = tokio::spawn(reload_on_sighup(reloads, Arc::clone(&notifier)));
+    let watchdog = notifier.watchdog_interval().map(|every| {
+        let notifier = Arc::clone(&notifier);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                notifier.notify("WATCHDOG=1");
+            }
+        })
     });
     let server = Server::builder().config(config.server.clone()).mounts(mounts).build();
+    // The sockets are bound: connections wait in their backlog from here.
+    notifier.notify("READY=1");
     let served = server
         .serve(listeners, async {
             tokio::select! {
                 () = shutdown => {}
                 () = rgi_embedded::shutdown_signal() => {}
             }
+            notifier.notify("STOPPING=1");
         })
         .await;
     hup.abort();
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
     for group in groups {
         group.shutdown().await;
     }
     drop(dir);
     served.map_err(ServerError::from)
+}
+
+/// SIGHUP reloads every group; systemd hears RELOADING, then READY once
+/// every group's new processes are ready (or have failed to start).
+async fn reload_on_sighup(
+    groups: Vec<(rgi_daemon::Reloader, tokio::sync::watch::Receiver<rgi_daemon::Rollout>)>,
+    notifier: Arc<Notifier>,
+) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading every group");
+        notifier.reloading();
+        let mut rollouts = Vec::new();
+        for (reloader, rollout) in &groups {
+            let before = rollout.borrow().generation();
+            reloader.reload();
+            rollouts.push((rollout.clone(), before));
+        }
+        for (mut rollout, before) in rollouts {
+            let _ = rollout
+                .wait_for(|r| r.generation() > before && !matches!(r, rgi_daemon::Rollout::Starting { .. }))
+                .await;
+        }
+        notifier.notify("READY=1");
+    }
 }
 
 fn group_id(name: &str) -> Result<u32, ServerError> {

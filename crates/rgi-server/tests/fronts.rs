@@ -376,6 +376,8 @@ fn every_guide_names_its_configuration_file() {
         ("caddy.md", "Caddyfile"),
         ("haproxy.md", "haproxy.cfg"),
         ("systemd.md", "myapp.service"),
+        ("systemd.md", "rgi-server.service"),
+        ("systemd.md", "rgi-server.socket"),
         ("README.md", "nginx.md"),
     ] {
         let text = std::fs::read_to_string(deploy.join(guide)).unwrap_or_else(|e| panic!("docs/deploy/{guide}: {e}"));

@@ -107,12 +107,18 @@ impl LoggedChild {
     /// it is still running after 30 s.
     pub fn stop(&mut self) -> ExitStatus {
         self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait(Duration::from_secs(30))
+    }
+
+    /// Waits for the child to exit (a signal was sent already); fails if it
+    /// is still running after `limit`.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "{} did not stop on SIGTERM", self.name);
+            assert!(Instant::now() < deadline, "{} did not exit within {limit:?}", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -1,4 +1,4 @@
-//! The only module with `unsafe`: turning an inherited descriptor number
+//! The listener's `unsafe` (with `systemd`'s clock read, the crate's only): turning an inherited descriptor number
 //! into an owned socket.
 
 use std::io;

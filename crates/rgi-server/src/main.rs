@@ -25,6 +25,10 @@ struct Cli {
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
+    /// Print the status page of the server running with this
+    /// configuration (its first listen address, or --listen) and exit.
+    #[arg(long, conflicts_with = "check")]
+    status: bool,
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,26 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.status {
+        let Some(path) = config.status.as_deref() else {
+            tracing::error!("{}: no [server] status path to ask", cli.config.display());
+            return ExitCode::from(2);
+        };
+        let Some(addr) = listen.first().or(config.listen.first()) else {
+            tracing::error!("{}: no address to ask: give --listen", cli.config.display());
+            return ExitCode::from(2);
+        };
+        return match rgi_server::status::query(addr, path) {
+            Ok(page) => {
+                print_page(&page);
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                tracing::error!("{err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let problems = config.preflight();
     if cli.check {
         if !problems.is_empty() {
@@ -80,4 +104,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[allow(clippy::print_stdout, reason = "the status page is this command's output")]
+fn print_page(page: &str) {
+    print!("{page}");
 }

@@ -44,6 +44,10 @@ impl Status {
             let _ = writeln!(out, "queue depth: {}", stats.queued.load(Ordering::Relaxed));
             let _ = writeln!(out, "max workers reached: {}", stats.max_reached.load(Ordering::Relaxed));
             let _ = writeln!(out, "restarts: {}", stats.restarts.load(Ordering::Relaxed));
+            for (reason, n) in stats.restart_reasons.lock().map(|r| r.clone()).unwrap_or_default() {
+                let _ = writeln!(out, "  {reason}: {n}");
+            }
+            let _ = writeln!(out, "queued: {:.3}s in all", stats.queued_micros.load(Ordering::Relaxed) as f64 / 1e6);
             let _ = writeln!(out, "failed requests: {}", stats.failed.load(Ordering::Relaxed));
             for b in &backends {
                 let pid = b.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
@@ -132,6 +136,30 @@ impl Status {
             "Requests answered 502, 503 or 504 by the front.",
             &per_group(&|g| g.stats.failed.load(Ordering::Relaxed).to_string()),
         );
+        metric(
+            &mut out,
+            "rgi_group_queue_seconds",
+            "counter",
+            "Time requests spent waiting for a free daemon.",
+            &per_group(&|g| (g.stats.queued_micros.load(Ordering::Relaxed) as f64 / 1e6).to_string()),
+        );
+        let reasons: Vec<(String, String)> = self
+            .groups
+            .iter()
+            .flat_map(|g| {
+                let counts = g.stats.restart_reasons.lock().map(|r| r.clone()).unwrap_or_default();
+                counts.into_iter().map(move |(reason, n)| {
+                    (format!("group=\"{}\",reason=\"{}\"", escape(&g.name), escape(&reason)), n.to_string())
+                })
+            })
+            .collect();
+        metric(
+            &mut out,
+            "rgi_group_restarts_by_reason",
+            "counter",
+            "Processes replaced or restarted, by reason.",
+            &reasons,
+        );
         let processes: Vec<(String, String)> = self
             .groups
             .iter()
@@ -185,4 +213,34 @@ impl Application for Status {
         response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(response)
     }
+}
+
+/// Asks a running server for its status page (`rgi-server --status`): a
+/// plain HTTP/1.0 GET of `path` at `addr`, the page's text returned.
+pub fn query(addr: &rgi_embedded::BindAddr, path: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let timeout = Some(std::time::Duration::from_secs(10));
+    let mut answer = Vec::new();
+    let exchanged = match addr {
+        rgi_embedded::BindAddr::Tcp(sa) => std::net::TcpStream::connect_timeout(sa, std::time::Duration::from_secs(5))
+            .and_then(|mut s| {
+                s.set_read_timeout(timeout)?;
+                s.write_all(request.as_bytes())?;
+                s.read_to_end(&mut answer)
+            }),
+        rgi_embedded::BindAddr::Unix(p) => std::os::unix::net::UnixStream::connect(p).and_then(|mut s| {
+            s.set_read_timeout(timeout)?;
+            s.write_all(request.as_bytes())?;
+            s.read_to_end(&mut answer)
+        }),
+    };
+    exchanged.map_err(|e| format!("cannot reach the server at {addr}: {e}"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("{addr} did not answer in HTTP"))?;
+    let status = head.split(' ').nth(1).unwrap_or("");
+    if status != "200" {
+        return Err(format!("{addr}{path} answered {status}: is `status = \"{path}\"` set in [server]?"));
+    }
+    Ok(body.to_string())
 }

@@ -275,6 +275,17 @@ group = "t"
         }
     }
     assert!(!alive(before[0]), "the stuck daemon was not stopped");
+    // The log named the stuck request before the process was recycled.
+    let log = server.log();
+    let named = log.find("a request passed its deadline").unwrap_or_else(|| panic!("no deadline line:\n{log}"));
+    assert!(log[named..].lines().next().is_some_and(|l| l.contains("request=GET /hang")), "{log}");
+    let replaced = log.find("starting a replacement").unwrap_or_else(|| panic!("no replacement:\n{log}"));
+    assert!(named < replaced, "the request was named only after the recycling:\n{log}");
+    let (_, metrics) = get(server.addr, "/server-status?openmetrics");
+    assert!(
+        metrics.contains("rgi_group_restarts_by_reason_total{group=\"t\",reason=\"request deadline passed\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -458,6 +469,16 @@ fn the_status_page_reports_groups_as_text_and_openmetrics() {
     assert_eq!(status, 200);
     assert!(metrics.contains("rgi_group_processes{group=\"t\"} 2"), "{metrics}");
     assert!(metrics.contains("rgi_group_requests_total{group=\"t\"} 5"), "{metrics}");
+    assert!(metrics.contains("rgi_group_queue_seconds_total{group=\"t\"} "), "{metrics}");
+    // The same page from the command line, for an operator's shell.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rgi-server"))
+        .arg("--config")
+        .arg(server.dir.path().join("rgi.toml"))
+        .args(["--listen", &server.addr.to_string(), "--status"])
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && page.contains("group: t") && page.contains("queued: "), "{page}");
     // Each process's memory, as max-rss sees it (DMN-16).
     assert_eq!(metrics.matches("rgi_process_rss_bytes{group=\"t\",pid=").count(), 2, "{metrics}");
     assert!(
@@ -560,6 +581,11 @@ group = "t"
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_ne!(after, before);
+    let (_, metrics) = get(addr, "/server-status?openmetrics");
+    assert!(
+        metrics.contains("rgi_group_restarts_by_reason_total{group=\"t\",reason=\"maximum RSS reached\"} 1"),
+        "{metrics}"
+    );
     let (status, body) = slow.join().unwrap();
     assert_eq!(status, 200, "the in-flight request was lost: {body}");
     stop.store(true, Ordering::Relaxed);

@@ -47,10 +47,12 @@ pub(crate) async fn forward(group: &Arc<Group>, mut slot: Slot, request: Request
         encode_empty(&mut out, RecordType::Stdin, ID);
     }
     let mut failover = bodiless && head.method.is_idempotent();
+    // Named in the log when the daemon is stuck on it.
+    let what = format!("{} {}", head.method, head.uri.path());
     let mut body = Some(body);
     loop {
         let backend = Arc::clone(&slot.backend);
-        let failure = match attempt(group, &backend, &out, &mut body, bodiless).await {
+        let failure = match attempt(group, &backend, &out, &mut body, bodiless, &what).await {
             Ok(Answer::Head(exchange, response, initial)) => {
                 return response.map(|()| Body::wrap(FrontBody::new(exchange, initial, slot)));
             }
@@ -99,6 +101,7 @@ async fn attempt(
     out: &[u8],
     body: &mut Option<Body>,
     bodiless: bool,
+    what: &str,
 ) -> Result<Answer, Failure> {
     // A kept connection the daemon has since closed fails at once; a
     // request without a body is then safely sent again on a new one.
@@ -143,14 +146,20 @@ async fn attempt(
             Some(limit) => match tokio::time::timeout(limit, exchange.read_head()).await {
                 Ok(head) => head,
                 Err(_) => {
+                    let secs = limit.as_secs_f64();
+                    // Said before the process is recycled: which request
+                    // it was stuck on (DMN-7).
+                    tracing::warn!(
+                        group = %group.name, pid = ?backend.pid, request = %what, elapsed_secs = secs,
+                        "a request passed its deadline"
+                    );
                     if let Some(pid) = backend.pid {
                         group.report(PoolEvent::Stuck { pid });
                     }
-                    let secs = limit.as_secs_f64();
                     return Err(Failure {
                         status: StatusCode::GATEWAY_TIMEOUT,
                         public: "the daemon did not answer in time",
-                        detail: format!("{} did not answer within {secs} s", describe(backend)),
+                        detail: format!("{} did not answer {what} within {secs} s", describe(backend)),
                         retryable: false,
                     });
                 }

@@ -220,6 +220,20 @@ pub struct GroupStats {
     pub restarts: AtomicU64,
     /// Requests answered 502, 503 or 504 by the pool.
     pub failed: AtomicU64,
+    /// Time requests spent waiting for a free daemon, in microseconds.
+    pub queued_micros: AtomicU64,
+    /// Processes replaced or restarted, by reason ("maximum RSS reached",
+    /// "crashed", ...).
+    pub restart_reasons: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl GroupStats {
+    /// Counts a restart for `reason`.
+    pub fn count_restart(&self, reason: &str) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+        *self.restart_reasons.lock().unwrap_or_else(PoisonError::into_inner).entry(reason.to_string()).or_default() +=
+            1;
+    }
 }
 
 /// Marks a response the pool made itself because no daemon could answer
@@ -361,8 +375,11 @@ impl Group {
     /// Waits for a slot on a backend other than `except` (one that just
     /// failed), at most the queue timeout.
     pub(crate) async fn acquire_except(self: &Arc<Self>, except: Option<&Arc<Backend>>) -> Result<Slot, Response> {
-        let deadline = tokio::time::Instant::now() + self.config.queue_timeout;
+        let began = tokio::time::Instant::now();
+        let deadline = began + self.config.queue_timeout;
         let mut waited = false;
+        // Whatever way this ends, the time it waited is counted.
+        let _queued = QueueTimer { began, waited: &self.stats.queued_micros };
         loop {
             let notified = self.slot_freed.notified();
             tokio::pin!(notified);
@@ -419,6 +436,19 @@ impl Group {
         if let Some(events) = &self.events {
             let _ = events.send(event);
         }
+    }
+}
+
+/// Adds the time since `began` to a counter when dropped.
+struct QueueTimer<'a> {
+    began: tokio::time::Instant,
+    waited: &'a AtomicU64,
+}
+
+impl Drop for QueueTimer<'_> {
+    fn drop(&mut self) {
+        let micros = u64::try_from(self.began.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.waited.fetch_add(micros, Ordering::Relaxed);
     }
 }
 

@@ -4,7 +4,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -398,7 +397,7 @@ impl GroupLoop {
         p.replaced = true;
         let slot = p.slot;
         tracing::info!(group = %self.config.name, pid, slot, why, "starting a replacement");
-        self.group.stats.restarts.fetch_add(1, Ordering::Relaxed);
+        self.group.stats.count_restart(why);
         self.spawn(slot);
     }
 
@@ -451,7 +450,7 @@ impl GroupLoop {
         if expected {
             return;
         }
-        self.group.stats.restarts.fetch_add(1, Ordering::Relaxed);
+        self.group.stats.count_restart(if p.failed_start { "failed to start" } else { "crashed" });
         if status.code() == Some(EXIT_LOAD_FAILED) {
             let tail = p.stderr_tail.lock().unwrap_or_else(PoisonError::into_inner).back().cloned().unwrap_or_default();
             // A load failure will not cure itself: no crash loop (DMN-6).

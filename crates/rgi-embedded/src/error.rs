@@ -6,6 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A TLS certificate or key file is missing, unreadable or wrong.
+    #[error("TLS: {path}: {reason}")]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An address to listen on could not be parsed.
     #[error("invalid listen address {addr:?}: {reason}")]
     BadAddress {

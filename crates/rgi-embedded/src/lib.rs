@@ -25,6 +25,7 @@ mod respond;
 mod server;
 mod service;
 mod systemd;
+mod tls;
 
 pub use access::{AccessEntry, AccessSink};
 pub use config::{Config, Limits};
@@ -34,3 +35,4 @@ pub use logging::init_logging;
 pub use mounts::Mounts;
 pub use server::{shutdown_signal, Builder, Server};
 pub use systemd::Notifier;
+pub use tls::TlsConfig;

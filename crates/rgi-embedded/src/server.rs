@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::conn;
 use crate::error::Error;
-use crate::listener::Listener;
+use crate::listener::{Listener, Stream};
 use crate::mounts::Mounts;
 use crate::service::Shared;
 
@@ -201,6 +201,7 @@ async fn accept_loop(
     stopping: CancellationToken,
     abort: CancellationToken,
 ) {
+    let tls = listener.tls().map(|t| t.acceptor());
     loop {
         // SRV-3: past the connection limit, wait; the kernel queues the rest.
         let permit = tokio::select! {
@@ -216,17 +217,31 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, local, remote)) => {
-                let info = rgi_core::Connection { local, remote, scheme: Scheme::Http };
-                let job = conn::serve(
-                    Arc::clone(&builder),
-                    Arc::clone(&shared),
-                    stream,
-                    info,
-                    stopping.clone(),
-                    abort.clone(),
-                );
+                let scheme = if tls.is_some() { Scheme::Https } else { Scheme::Http };
+                let info = rgi_core::Connection { local, remote, scheme };
+                let (builder, shared, stopping, abort) =
+                    (Arc::clone(&builder), Arc::clone(&shared), stopping.clone(), abort.clone());
+                let tls = tls.clone();
                 tracker.spawn(async move {
-                    job.await;
+                    let stream = match (tls, stream) {
+                        (Some(acceptor), Stream::Tcp(tcp)) => {
+                            // The handshake counts against the head's time (SRV-3).
+                            let limit = shared.config.limits.header_read_timeout;
+                            match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
+                                Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                                Ok(Err(err)) => {
+                                    tracing::info!(remote = ?info.remote, error = %err, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::info!(remote = ?info.remote, "TLS handshake not done in time");
+                                    return;
+                                }
+                            }
+                        }
+                        (_, stream) => stream,
+                    };
+                    conn::serve(builder, shared, stream, info, stopping, abort).await;
                     drop(permit);
                 });
             }

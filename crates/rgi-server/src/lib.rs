@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use rgi_daemon::{SocketDir, SupervisedGroup, SupervisorError};
-use rgi_embedded::{BindAddr, Listener, Mounts, Notifier, Server};
+use rgi_embedded::{BindAddr, Listener, Mounts, Notifier, Server, TlsConfig};
 use rgi_static::StaticFiles;
 
 pub mod config;
@@ -58,9 +58,13 @@ pub async fn run(
     let fds = std::env::var("LISTEN_FDS").ok();
     let inherited = rgi_embedded::from_listen_fds(pid.as_deref(), fds.as_deref())?;
     let addrs = if listen.is_empty() { config.listen.clone() } else { listen };
-    if addrs.is_empty() && inherited.is_none() {
+    if addrs.is_empty() && inherited.is_none() && config.tls.is_none() {
         return Err(ServerError::NoListener);
     }
+    let tls = match &config.tls {
+        Some(t) => Some((Arc::new(TlsConfig::load(&t.cert, &t.key)?), t.listen.clone())),
+        None => None,
+    };
     let notifier = Arc::new(Notifier::from_env());
     let socket_group = match &config.socket_group {
         Some(name) => Some(group_id(name)?),
@@ -90,7 +94,7 @@ pub async fn run(
     if let Some(path) = &config.status {
         mounts.add(path, Status::new(groups.iter().map(|g| Arc::clone(g.group())).collect()))?;
     }
-    let listeners = match inherited {
+    let mut listeners = match inherited {
         Some(listeners) => {
             tracing::info!(sockets = listeners.len(), "serving on the sockets systemd passed (LISTEN_FDS)");
             listeners
@@ -103,8 +107,14 @@ pub async fn run(
             listeners
         }
     };
+    if let Some((tls, addrs)) = &tls {
+        for addr in addrs {
+            listeners.push(Listener::bind(addr).await?.with_tls(Arc::clone(tls)));
+        }
+    }
     let reloads: Vec<_> = groups.iter().map(|g| (g.reloader(), g.rollout())).collect();
-    let hup = tokio::spawn(reload_on_sighup(reloads, Arc::clone(&notifier)));
+    let certificate = tls.map(|(tls, _)| tls);
+    let hup = tokio::spawn(reload_on_sighup(reloads, certificate, Arc::clone(&notifier)));
     let watchdog = notifier.watchdog_interval().map(|every| {
         let notifier = Arc::clone(&notifier);
         tokio::spawn(async move {
@@ -142,12 +152,21 @@ pub async fn run(
 /// every group's new processes are ready (or have failed to start).
 async fn reload_on_sighup(
     groups: Vec<(rgi_daemon::Reloader, tokio::sync::watch::Receiver<rgi_daemon::Rollout>)>,
+    certificate: Option<Arc<TlsConfig>>,
     notifier: Arc<Notifier>,
 ) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
     while hup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading every group");
         notifier.reloading();
+        // New connections get the certificate the files now hold; open
+        // ones keep theirs. A bad file keeps the old certificate.
+        if let Some(tls) = &certificate {
+            match tls.reload() {
+                Ok(()) => tracing::info!(cert = %tls.cert_path().display(), "TLS certificate reloaded"),
+                Err(err) => tracing::error!("{err}; the previous certificate stays in use"),
+            }
+        }
         let mut rollouts = Vec::new();
         for (reloader, rollout) in &groups {
             let before = rollout.borrow().generation();

@@ -95,7 +95,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(config, listen, std::future::pending())) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err @ (ServerError::Config(_) | ServerError::NoListener | ServerError::Static { .. })) => {
+        Err(
+            err @ (ServerError::Config(_)
+            | ServerError::NoListener
+            | ServerError::Static { .. }
+            | ServerError::Http(rgi_embedded::Error::Tls { .. })),
+        ) => {
             tracing::error!("{err}");
             ExitCode::from(2)
         }

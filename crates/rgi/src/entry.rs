@@ -130,6 +130,8 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(rgi_embedded::Error::Startup { source, .. }) => load_failed(&source.to_string()),
+        // A certificate that cannot be used will not be usable on a retry.
+        Err(err @ rgi_embedded::Error::Tls { .. }) => load_failed(&err.to_string()),
         Err(err) => {
             tracing::error!("{err}");
             ExitCode::FAILURE
@@ -197,6 +199,21 @@ fn env_number(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
+/// The TLS certificate and key named by `RGI_TLS_CERT` and `RGI_TLS_KEY`
+/// (both or neither).
+fn tls_from_env() -> Result<Option<Arc<rgi_embedded::TlsConfig>>, rgi_embedded::Error> {
+    match (std::env::var_os("RGI_TLS_CERT"), std::env::var_os("RGI_TLS_KEY")) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            rgi_embedded::TlsConfig::load(cert.as_ref(), key.as_ref()).map(|tls| Some(Arc::new(tls)))
+        }
+        (Some(path), None) | (None, Some(path)) => Err(rgi_embedded::Error::Tls {
+            path: path.into(),
+            reason: "RGI_TLS_CERT and RGI_TLS_KEY go together: set both".into(),
+        }),
+    }
+}
+
 /// Serves as a FastCGI daemon until SIGTERM or SIGINT (DEP-1).
 async fn serve_daemon(
     listener: rgi_embedded::StdListener,
@@ -236,6 +253,11 @@ async fn serve_embedded(
         Transport::Inherited(listeners) => listeners,
         Transport::Bind(addr) => vec![Listener::bind(&addr).await?],
         Transport::FastCgi(..) => return Ok(()),
+    };
+    // RGI_TLS_CERT and RGI_TLS_KEY: every listener speaks TLS.
+    let listeners = match tls_from_env()? {
+        Some(tls) => listeners.into_iter().map(|l| l.with_tls(Arc::clone(&tls))).collect(),
+        None => listeners,
     };
     let mut config = Config::default();
     config.limits = limits;

@@ -239,6 +239,43 @@ fn a_fastcgi_socket_it_binds_gets_the_mode_and_group_asked_for_and_is_removed_at
     assert!(!open.join("s.sock").exists());
 }
 
+#[test]
+fn rgi_tls_cert_and_key_serve_https_with_http2() {
+    // SRV-14, ENV-7
+    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tls");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut tls = hello();
+    tls.env("RGI_BIND", addr.to_string())
+        .env("RGI_TLS_CERT", certs.join("cert.pem"))
+        .env("RGI_TLS_KEY", certs.join("key.pem"));
+    let mut proc = Proc(tls.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        let out = Command::new("curl")
+            .args(["-sS", "--http2", "--max-time", "5", "-w", " %{http_version}", "--cacert"])
+            .arg(certs.join("cert.pem"))
+            .arg(format!("https://{addr}/"))
+            .output()
+            .expect("curl");
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, World! 2", "{}", String::from_utf8_lossy(&out.stderr));
+    sigterm(proc.pid());
+    assert!(proc.wait_for(Duration::from_secs(10)).success());
+
+    // One without the other is refused at start, naming what is missing.
+    let mut half = hello();
+    half.env("RGI_BIND", addr.to_string()).env("RGI_TLS_CERT", certs.join("cert.pem"));
+    let mut proc = Proc(half.spawn().unwrap());
+    assert_eq!(proc.wait_for(Duration::from_secs(10)).code(), Some(78));
+    assert!(proc.stderr().contains("RGI_TLS_CERT and RGI_TLS_KEY go together"));
+}
+
 /// Runs `hello` with `fd` as its descriptor 3 and LISTEN_FDS=1 naming it,
 /// as systemd and the development server do: `sh` sets LISTEN_PID to its
 /// own pid, which `exec` keeps.

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::conn::ConnState;
 use crate::error::Error;
+use crate::tls::TlsConfig;
 
 mod inherit;
 mod sys;
@@ -90,6 +91,8 @@ pub struct Listener {
     kind: Kind,
     /// A Unix socket file this process created, removed at shutdown.
     owned_path: Option<PathBuf>,
+    /// TLS on this listener's connections.
+    tls: Option<Arc<TlsConfig>>,
 }
 
 #[derive(Debug)]
@@ -115,19 +118,31 @@ impl Listener {
                 let bind_err = |source| Error::BindUnix { path: path.clone(), source };
                 sys::remove_stale_socket(path).map_err(bind_err)?;
                 let l = UnixListener::bind(path).map_err(bind_err)?;
-                Ok(Self { kind: Kind::Unix(l), owned_path: Some(path.clone()) })
+                Ok(Self { kind: Kind::Unix(l), owned_path: Some(path.clone()), tls: None })
             }
         }
     }
 
     /// A TCP listener made elsewhere.
     pub fn tcp(listener: TcpListener) -> Self {
-        Self { kind: Kind::Tcp(listener), owned_path: None }
+        Self { kind: Kind::Tcp(listener), owned_path: None, tls: None }
     }
 
     /// A Unix listener made elsewhere (its file is left in place).
     pub fn unix(listener: UnixListener) -> Self {
-        Self { kind: Kind::Unix(listener), owned_path: None }
+        Self { kind: Kind::Unix(listener), owned_path: None, tls: None }
+    }
+
+    /// This listener with TLS: its connections are served over TLS with
+    /// `tls`'s certificate (HTTP/2 when the client offers `h2` by ALPN)
+    /// and their url scheme is `https` (ENV-7).
+    pub fn with_tls(mut self, tls: Arc<TlsConfig>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    pub(crate) fn tls(&self) -> Option<&Arc<TlsConfig>> {
+        self.tls.as_ref()
     }
 
     pub(crate) fn owned_path(&self) -> Option<PathBuf> {
@@ -152,15 +167,15 @@ impl Listener {
             Kind::StdUnix(l) => Kind::Unix(UnixListener::from_std(l)?),
             kind => kind,
         };
-        Ok(Self { kind, owned_path: self.owned_path })
+        Ok(Self { kind, owned_path: self.owned_path, tls: self.tls })
     }
 
     pub(crate) fn std_tcp(listener: std::net::TcpListener) -> Self {
-        Self { kind: Kind::StdTcp(listener), owned_path: None }
+        Self { kind: Kind::StdTcp(listener), owned_path: None, tls: None }
     }
 
     pub(crate) fn std_unix(listener: std::os::unix::net::UnixListener) -> Self {
-        Self { kind: Kind::StdUnix(listener), owned_path: None }
+        Self { kind: Kind::StdUnix(listener), owned_path: None, tls: None }
     }
 
     /// What this listener is bound to.
@@ -228,6 +243,7 @@ impl StdListener {
 pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -252,6 +268,7 @@ impl AsyncRead for CountingStream {
         let result = match &mut this.inner {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         };
         let read = (buf.filled().len() - before) as u64;
         if read > 0 {
@@ -266,6 +283,7 @@ impl AsyncWrite for CountingStream {
         match &mut self.get_mut().inner {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -277,6 +295,7 @@ impl AsyncWrite for CountingStream {
         match &mut self.get_mut().inner {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -284,6 +303,7 @@ impl AsyncWrite for CountingStream {
         match &self.inner {
             Stream::Tcp(s) => s.is_write_vectored(),
             Stream::Unix(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
         }
     }
 
@@ -291,6 +311,7 @@ impl AsyncWrite for CountingStream {
         match &mut self.get_mut().inner {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -298,6 +319,7 @@ impl AsyncWrite for CountingStream {
         match &mut self.get_mut().inner {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -83,6 +83,10 @@ struct File {
 struct ServerSection {
     #[serde(default)]
     listen: Vec<String>,
+    #[serde(default)]
+    tls_listen: Vec<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     socket_dir: Option<PathBuf>,
     socket_group: Option<String>,
     status: Option<String>,
@@ -152,6 +156,17 @@ pub enum MountTarget {
     Static(PathBuf),
 }
 
+/// TLS listeners and their certificate.
+#[derive(Debug, Clone)]
+pub struct TlsListen {
+    /// Where to listen with TLS.
+    pub listen: Vec<BindAddr>,
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
 /// A loaded, checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -159,6 +174,8 @@ pub struct Config {
     pub path: PathBuf,
     /// Where to listen.
     pub listen: Vec<BindAddr>,
+    /// Where to listen with TLS, and the certificate and key files.
+    pub tls: Option<TlsListen>,
     /// The private directory for daemon sockets; a fresh one when `None`.
     pub socket_dir: Option<PathBuf>,
     /// A group (a front such as nginx) allowed to reach the sockets.
@@ -201,6 +218,22 @@ impl Config {
             .iter()
             .map(|a| a.parse::<BindAddr>().map_err(|e| invalid(format!("[server] listen: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
+        let tls_listen = file
+            .server
+            .tls_listen
+            .iter()
+            .map(|a| a.parse::<BindAddr>().map_err(|e| invalid(format!("[server] tls-listen: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tls = match (&file.server.tls_cert, &file.server.tls_key, tls_listen.is_empty()) {
+            (None, None, true) => None,
+            (Some(cert), Some(key), false) => {
+                Some(TlsListen { listen: tls_listen, cert: relative(cert), key: relative(key) })
+            }
+            (Some(_), Some(_), true) => {
+                return Err(invalid("[server] tls-cert and tls-key need tls-listen addresses".into()))
+            }
+            _ => return Err(invalid("[server] tls-listen needs both tls-cert and tls-key".into())),
+        };
         let mut server = rgi_embedded::Config::default();
         server.access_log = file.server.access_log;
         if let Some(g) = file.server.grace_period {
@@ -300,6 +333,7 @@ impl Config {
         Ok(Self {
             path: path.to_path_buf(),
             listen,
+            tls,
             socket_dir: file.server.socket_dir.as_deref().map(relative),
             socket_group: file.server.socket_group,
             status: file.server.status,

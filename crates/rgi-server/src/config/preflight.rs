@@ -35,6 +35,11 @@ impl Config {
                 }
             }
         }
+        if let Some(tls) = &self.tls {
+            if let Err(e) = rgi_embedded::TlsConfig::load(&tls.cert, &tls.key) {
+                invalid(format!("[server] {e}"));
+            }
+        }
         for (prefix, target) in &self.mounts {
             if let MountTarget::Static(dir) = target {
                 if !dir.is_dir() {

@@ -87,32 +87,7 @@ fn a_daemon_killed_under_load_costs_no_get() {
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..32)
-        .map(|_| {
-            let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
-            std::thread::spawn(move || {
-                let mut failures = Vec::new();
-                let mut conn = KeepAlive::connect(addr).unwrap();
-                // Bounded, whatever happens to `stop`.
-                for _ in 0..20_000 {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    match conn.get("/slow?ms=5") {
-                        Ok((200, _)) => {
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok((status, body)) => failures.push(format!("{status} {body}")),
-                        Err(err) => {
-                            failures.push(format!("connection: {err}"));
-                            conn = KeepAlive::connect(addr).unwrap();
-                        }
-                    }
-                }
-                failures
-            })
-        })
-        .collect();
+    let clients = load_clients(addr, 32, "/slow?ms=5", &stop, &done);
     let wait_for = |n: u64| {
         let deadline = Instant::now() + Duration::from_secs(30);
         while done.load(Ordering::Relaxed) < n {
@@ -145,29 +120,7 @@ fn a_reload_under_load_fails_no_request() {
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
-            std::thread::spawn(move || {
-                let mut conn = KeepAlive::connect(addr).unwrap();
-                let mut failures = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    match conn.get("/") {
-                        Ok((200, _)) => {
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok((status, body)) => failures.push(format!("{status} {body}")),
-                        Err(e) => {
-                            // A dropped client connection is a failure too.
-                            failures.push(format!("connection: {e}"));
-                            conn = KeepAlive::connect(addr).unwrap();
-                        }
-                    }
-                }
-                failures
-            })
-        })
-        .collect();
+    let clients = load_clients(addr, 4, "/", &stop, &done);
     let started = Instant::now();
     let mut reloads = 0;
     while started.elapsed() < Duration::from_secs(20) {

@@ -164,3 +164,43 @@ pub(crate) fn daemon_binding(app: &Path, socket: &Path) -> Proc {
     }
     child
 }
+
+/// `n` clients, each GETting `path` over its own kept-alive connection
+/// until `stop` is set (at most a million requests each, should it never be): they count answers
+/// in `done` and return their failures (any non-200 or a connection that
+/// broke), as wrk would count errors.
+pub(crate) fn load_clients(
+    addr: SocketAddr,
+    n: usize,
+    path: &'static str,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    done: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Vec<std::thread::JoinHandle<Vec<String>>> {
+    use std::sync::atomic::Ordering;
+    (0..n)
+        .map(|_| {
+            let (stop, done) = (std::sync::Arc::clone(stop), std::sync::Arc::clone(done));
+            std::thread::spawn(move || {
+                let mut conn = rgi_test_support::KeepAlive::connect(addr).unwrap();
+                let mut failures = Vec::new();
+                for _ in 0..1_000_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match conn.get(path) {
+                        Ok((200, _)) => {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok((status, body)) => failures.push(format!("{status} {body}")),
+                        Err(err) => {
+                            // A dropped client connection is a failure too.
+                            failures.push(format!("connection: {err}"));
+                            conn = rgi_test_support::KeepAlive::connect(addr).unwrap();
+                        }
+                    }
+                }
+                failures
+            })
+        })
+        .collect()
+}

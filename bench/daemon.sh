@@ -8,6 +8,7 @@
 #   hyper              bench/hyper-hello, the ceiling (the baseline: ratio 1)
 #   rgi-embedded       examples/hello, RGI_BIND
 #   rgi-server         rgi-server -> 2 hello daemons (threads = 1 each)
+#   rgi-server-tls     the same over https (TLS 1.3, HTTP/1.1; test certificate)
 #   nginx-rgi          nginx (2 workers, a new FastCGI connection per
 #                      request, as a stock site) -> 1 hello daemon, 1 thread
 #   nginx-rgi-keep     the same with fastcgi_keep_conn and upstream keepalive
@@ -85,7 +86,7 @@ nginx_with() {
 }
 
 trap stop_servers EXIT
-rows="hyper rgi-embedded rgi-server nginx-rgi nginx-rgi-keep"
+rows="hyper rgi-embedded rgi-server rgi-server-tls nginx-rgi nginx-rgi-keep"
 
 start_server hyper target/bench-release/hyper-hello "$(free_port)"
 
@@ -104,6 +105,27 @@ group = "hello"
 EOF
 port=$(free_port)
 RGI_LOG=warn start_cmd rgi-server "$port" target/bench-release/rgi-server --config "$RUN/rgi-server.toml" --listen "127.0.0.1:$port"
+
+# The same, over TLS (HTTP/1.1, as wrk speaks it), with the test
+# certificate: what TLS costs, in the same run.
+port=$(free_port)
+cat >"$RUN/rgi-server-tls.toml" <<EOF
+[server]
+tls-cert = "$ROOT/examples/tls/cert.pem"
+tls-key = "$ROOT/examples/tls/key.pem"
+tls-listen = ["127.0.0.1:$port"]
+
+[groups.hello]
+command = ["$ROOT/target/bench-release/hello"]
+processes = 2
+threads = 1
+
+[[mounts]]
+prefix = "/"
+group = "hello"
+EOF
+BENCH_SCHEME[rgi-server-tls]=https
+RGI_LOG=warn start_cmd rgi-server-tls "$port" target/bench-release/rgi-server --config "$RUN/rgi-server-tls.toml"
 
 port=$(free_port)
 sock=$RUN/nginx-rgi/hello.sock

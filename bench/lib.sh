@@ -8,7 +8,7 @@ CONNS=${CONNS:-32}
 WRK_THREADS=${WRK_THREADS:-1}
 WARMUP=${WARMUP:-2}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-declare -A BENCH_PID=() BENCH_PORT=() BENCH_RSS=() BENCH_PSS=() BENCH_ALSO=()
+declare -A BENCH_PID=() BENCH_PORT=() BENCH_RSS=() BENCH_PSS=() BENCH_ALSO=() BENCH_SCHEME=()
 declare -a BENCH_ORDER=()
 RESULTS=$(mktemp -d /tmp/rgi-bench.XXXXXX)
 # A script that stops before its servers run leaves nothing behind; the
@@ -27,7 +27,7 @@ start_server() {
   else "$bin" >"$RESULTS/$name.log" 2>&1 &
   fi
   BENCH_PID[$name]=$!; BENCH_PORT[$name]=$port; BENCH_ORDER+=("$name")
-  wait_ready "$name" "http://127.0.0.1:$port/"
+  wait_ready "$name" "${BENCH_SCHEME[$name]:-http}://127.0.0.1:$port/"
 }
 
 # start_cmd NAME PORT CMD...: like start_server for an arbitrary command line.
@@ -35,13 +35,14 @@ start_cmd() {
   local name=$1 port=$2; shift 2
   "$@" >"$RESULTS/$name.log" 2>&1 &
   BENCH_PID[$name]=$!; BENCH_PORT[$name]=$port; BENCH_ORDER+=("$name")
-  wait_ready "$name" "http://127.0.0.1:$port/"
+  wait_ready "$name" "${BENCH_SCHEME[$name]:-http}://127.0.0.1:$port/"
 }
 
 wait_ready() {
   local t
   for ((t = 0; t < 200; t++)); do
-    if [[ $(curl -s -m 1 "$2" 2>/dev/null) == "Hello, World!" ]]; then return 0; fi
+    # -k: https rows use the test certificate in examples/tls/.
+    if [[ $(curl -sk -m 1 "$2" 2>/dev/null) == "Hello, World!" ]]; then return 0; fi
     kill -0 "${BENCH_PID[$1]}" 2>/dev/null || { echo "$1 exited; log:" >&2; cat "$RESULTS/$1.log" >&2; exit 1; }
     sleep 0.05
   done
@@ -73,7 +74,7 @@ stop_servers() {
 }
 
 run_wrk() { # NAME SECONDS -> writes $RESULTS/NAME.N
-  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${2}s" --latency "http://127.0.0.1:${BENCH_PORT[$1]}/"
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${2}s" --latency "${BENCH_SCHEME[$1]:-http}://127.0.0.1:${BENCH_PORT[$1]}/"
 }
 
 measure_rows() {

@@ -215,9 +215,20 @@ fn a_fastcgi_socket_it_binds_gets_the_mode_and_group_asked_for_and_is_removed_at
         .env("RGI_FASTCGI_MODE", "660")
         .env("RGI_FASTCGI_GROUP", &group);
     let mut proc = Proc(daemon.spawn().unwrap());
+    // Ready once it answers FCGI_GET_VALUES (a bound socket alone is not:
+    // connections queue there before the daemon serves).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "the daemon did not listen");
+    loop {
+        let answered = UnixStream::connect(&sock).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"\x01\x09\x00\x00\x00\x11\x00\x00\x0f\x00FCGI_MPXS_CONNS")?;
+            let mut header = [0u8; 8];
+            s.read_exact(&mut header)
+        });
+        if answered.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not answer FCGI_GET_VALUES");
         std::thread::sleep(Duration::from_millis(20));
     }
     let meta = std::fs::metadata(&sock).unwrap();

@@ -44,10 +44,10 @@ impl Status {
             let _ = writeln!(out, "queue depth: {}", stats.queued.load(Ordering::Relaxed));
             let _ = writeln!(out, "max workers reached: {}", stats.max_reached.load(Ordering::Relaxed));
             let _ = writeln!(out, "restarts: {}", stats.restarts.load(Ordering::Relaxed));
-            for (reason, n) in stats.restart_reasons.lock().map(|r| r.clone()).unwrap_or_default() {
+            for (reason, n) in stats.restarts_by_reason() {
                 let _ = writeln!(out, "  {reason}: {n}");
             }
-            let _ = writeln!(out, "queued: {:.3}s in all", stats.queued_micros.load(Ordering::Relaxed) as f64 / 1e6);
+            let _ = writeln!(out, "queued: {:.3}s in all", stats.queued_seconds());
             let _ = writeln!(out, "failed requests: {}", stats.failed.load(Ordering::Relaxed));
             for b in &backends {
                 let pid = b.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
@@ -141,14 +141,13 @@ impl Status {
             "rgi_group_queue_seconds",
             "counter",
             "Time requests spent waiting for a free daemon.",
-            &per_group(&|g| (g.stats.queued_micros.load(Ordering::Relaxed) as f64 / 1e6).to_string()),
+            &per_group(&|g| g.stats.queued_seconds().to_string()),
         );
         let reasons: Vec<(String, String)> = self
             .groups
             .iter()
             .flat_map(|g| {
-                let counts = g.stats.restart_reasons.lock().map(|r| r.clone()).unwrap_or_default();
-                counts.into_iter().map(move |(reason, n)| {
+                g.stats.restarts_by_reason().into_iter().map(move |(reason, n)| {
                     (format!("group=\"{}\",reason=\"{}\"", escape(&g.name), escape(&reason)), n.to_string())
                 })
             })

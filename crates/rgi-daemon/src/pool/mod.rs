@@ -221,13 +221,23 @@ pub struct GroupStats {
     /// Requests answered 502, 503 or 504 by the pool.
     pub failed: AtomicU64,
     /// Time requests spent waiting for a free daemon, in microseconds.
-    pub queued_micros: AtomicU64,
-    /// Processes replaced or restarted, by reason ("maximum RSS reached",
-    /// "crashed", ...).
-    pub restart_reasons: Mutex<std::collections::BTreeMap<String, u64>>,
+    queued_micros: AtomicU64,
+    /// Processes replaced or restarted, by reason.
+    restart_reasons: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl GroupStats {
+    /// Time requests have spent waiting for a free daemon, in seconds.
+    pub fn queued_seconds(&self) -> f64 {
+        self.queued_micros.load(Ordering::Relaxed) as f64 / 1e6
+    }
+
+    /// Processes replaced or restarted so far, by reason ("maximum RSS
+    /// reached", "crashed", ...).
+    pub fn restarts_by_reason(&self) -> std::collections::BTreeMap<String, u64> {
+        self.restart_reasons.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     /// Counts a restart for `reason`.
     pub fn count_restart(&self, reason: &str) {
         self.restarts.fetch_add(1, Ordering::Relaxed);

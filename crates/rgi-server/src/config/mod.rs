@@ -212,18 +212,13 @@ impl Config {
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
         let relative = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
 
-        let listen = file
-            .server
-            .listen
-            .iter()
-            .map(|a| a.parse::<BindAddr>().map_err(|e| invalid(format!("[server] listen: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let tls_listen = file
-            .server
-            .tls_listen
-            .iter()
-            .map(|a| a.parse::<BindAddr>().map_err(|e| invalid(format!("[server] tls-listen: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
+        let addresses = |list: &[String], key: &str| {
+            list.iter()
+                .map(|a| a.parse::<BindAddr>().map_err(|e| invalid(format!("[server] {key}: {e}"))))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let listen = addresses(&file.server.listen, "listen")?;
+        let tls_listen = addresses(&file.server.tls_listen, "tls-listen")?;
         let tls = match (&file.server.tls_cert, &file.server.tls_key, tls_listen.is_empty()) {
             (None, None, true) => None,
             (Some(cert), Some(key), false) => {

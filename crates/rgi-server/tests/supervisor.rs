@@ -472,7 +472,7 @@ group = "fine"
     assert_eq!(status, 503, "{body}");
     assert!(took < Duration::from_secs(3), "the refusal took {took:?}: requests waited for every retry");
     assert!(body.contains("group crashing") && body.contains("cannot start"), "{body}");
-    assert!(!body.contains('/') || !body.contains("/bin/false"), "a path reached the client: {body}");
+    assert!(!body.contains("/bin/false"), "a path reached the client: {body}");
     assert!(!body.contains(".sock"), "a socket path reached the client: {body}");
     server.wait_log(Duration::from_secs(10), "the exit to be logged", |l| l.contains("exited with status 1"));
     assert!(server.status().contains("state: failing to start"), "{}", server.status());

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use rgi_core::{call_guarded, Application, Body, Request};
+use rgi_core::{Application, Body, Request};
+use rgi_gateway::call_guarded;
 
 use crate::validate::{Validate, ValidateMode, Violation};
 
@@ -245,7 +246,8 @@ fn build(case: &Case) -> Result<Request, rgi_core::Error> {
         Some(q) => format!("{}{}?{q}", case.mount, case.path),
         None => format!("{}{}", case.mount, case.path),
     };
-    let mut builder = Request::builder().method(case.method).uri(target.as_str()).mount(case.mount);
+    let mut builder =
+        rgi_gateway::testing::RequestBuilder::new().method(case.method).uri(target.as_str()).mount(case.mount);
     let mut has_type = false;
     for (name, value) in &case.headers {
         has_type |= name == "content-type";
@@ -265,7 +267,7 @@ fn build(case: &Case) -> Result<Request, rgi_core::Error> {
         Body::from(case.body.clone())
     };
     let body = match case.limit {
-        Some(limit) => body.limit(limit),
+        Some(limit) => rgi_gateway::limit(body, limit),
         None => body,
     };
     builder.body(body)

@@ -37,7 +37,7 @@ fn violations(app: impl Application, request: Request) -> Vec<&'static str> {
 }
 
 fn get(uri: &str) -> Request {
-    Request::builder().uri(uri).body(Body::empty()).unwrap()
+    rgi_gateway::testing::RequestBuilder::new().uri(uri).body(Body::empty()).unwrap()
 }
 
 fn answer(f: impl Fn() -> Response + Send + Sync + 'static) -> impl Application {
@@ -91,7 +91,7 @@ fn a_body_for_head_is_a_warning_not_an_error() {
     // APP-11
     let collected = Arc::new(Mutex::new(Vec::<Violation>::new()));
     let app = Validate::new(answer(|| Response::new(Body::from("body for HEAD")))).collect_into(Arc::clone(&collected));
-    let req = Request::builder().method("HEAD").uri("/").body(Body::empty()).unwrap();
+    let req = rgi_gateway::testing::RequestBuilder::new().method("HEAD").uri("/").body(Body::empty()).unwrap();
     rt().block_on(async {
         let resp = app.call(req).await.unwrap();
         resp.into_body().collect(1024).await.unwrap();
@@ -159,12 +159,13 @@ fn server_side_violations_are_named() {
     let mut req = get("/");
     req.headers_mut().insert("content-length", HeaderValue::from_static("-3"));
     assert_eq!(violations(ok(), req), ["ENV-11"]);
-    let mut req = Request::builder().method("POST").uri("/").body(Body::from("12345")).unwrap();
+    let mut req =
+        rgi_gateway::testing::RequestBuilder::new().method("POST").uri("/").body(Body::from("12345")).unwrap();
     req.headers_mut().insert("content-length", HeaderValue::from_static("3"));
     assert_eq!(violations(ok(), req), ["ENV-11"]);
     // ENV-9: facts about another process.
     let other = Arc::new(Deployment::new(Mode::Embedded, Arc::new(Settings::empty())).with_process_id(1));
-    let req = Request::builder().uri("/").deployment(other).body(Body::empty()).unwrap();
+    let req = rgi_gateway::testing::RequestBuilder::new().uri("/").deployment(other).body(Body::empty()).unwrap();
     assert_eq!(violations(ok(), req), ["ENV-9"]);
 }
 

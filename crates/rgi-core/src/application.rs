@@ -25,7 +25,7 @@ use crate::request::{Request, Response};
 /// * An `Err`, or a panic, becomes a `500 Internal Server Error` for this
 ///   request only, logged by the server with the request line (ERR-1,
 ///   ERR-2). Errors of other kinds keep their meaning: a body over its
-///   limit passed on with `?` becomes a `413` ([`Error::status`]).
+///   limit passed on with `?` becomes a `413` (ERR-5).
 /// * When the client goes away, the server drops the call's future or the
 ///   response body, whichever it holds: `Drop` is rgi's `close()` (APP-7).
 ///

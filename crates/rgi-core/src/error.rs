@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use http::StatusCode;
-
 /// A boxed error from anywhere: what [`Error`] wraps as its cause.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -13,25 +11,28 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What went wrong while serving a request, or while loading an application.
 ///
 /// Opaque on purpose (hyper's model): ask what kind it is with the `is_*`
-/// methods, read its cause with [`source`](std::error::Error::source), and
-/// print it. The `Display` text is meant for logs and may change.
+/// methods, which never overlap, and walk its causes with
+/// [`source`](std::error::Error::source). `Display` prints this level only,
+/// so a reporter that prints the chain prints each cause once. The text is
+/// meant for logs and may change.
 ///
 /// Applications make errors with [`Error::new`] or [`Error::msg`]; a server
 /// answers them with `500 Internal Server Error` for that request only and
-/// logs them (ERR-1). The other kinds come from servers and bodies, and
-/// [`status`](Error::status) tells which response they deserve: a body over
-/// its limit that an application passes on with `?` still becomes a `413`.
+/// logs them (ERR-1). The other kinds are made by servers
+/// ([`crate::server_error`]) and reach applications through the request
+/// body: one passed on with `?` keeps its kind, so the server still answers
+/// a body over its limit with `413` (ERR-3).
 ///
 /// ```
 /// use rgi_core::Error;
 ///
 /// let err = Error::msg("database unavailable");
 /// assert!(err.is_app());
-/// assert_eq!(err.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+/// assert_eq!(err.to_string(), "database unavailable");
 ///
-/// let err = Error::body_too_large(1024);
-/// assert!(err.is_body_too_large());
-/// assert_eq!(err.status(), http::StatusCode::PAYLOAD_TOO_LARGE);
+/// let err = Error::new(std::io::Error::other("disk on fire"));
+/// assert_eq!(err.to_string(), "application error");
+/// assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "disk on fire");
 /// ```
 pub struct Error {
     inner: Box<Inner>,
@@ -43,12 +44,14 @@ struct Inner {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     App,
+    Message,
     Panic,
     BodyTooLarge(u64),
     Timeout(&'static str),
     Closed,
+    Upstream,
     Io,
     BadRequest,
     Settings,
@@ -56,117 +59,74 @@ enum Kind {
 }
 
 impl Error {
-    fn with(kind: Kind, cause: Option<BoxError>) -> Self {
+    pub(crate) fn with(kind: Kind, cause: Option<BoxError>) -> Self {
         Self { inner: Box::new(Inner { kind, cause }) }
     }
 
-    /// An application error caused by `cause`.
+    /// An application error caused by `cause`. A cause that already is an
+    /// [`Error`] is returned as it is, keeping its kind.
     pub fn new(cause: impl Into<BoxError>) -> Self {
-        Self::with(Kind::App, Some(cause.into()))
+        match cause.into().downcast::<Error>() {
+            Ok(err) => *err,
+            Err(other) => Self::with(Kind::App, Some(other)),
+        }
     }
 
-    /// An application error with a message.
+    /// An application error with a message and no further cause.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Self::new(message.to_string())
-    }
-
-    /// The application panicked; `message` is the panic payload if it was a
-    /// string. Servers make these (ERR-2).
-    pub fn panic(message: Option<String>) -> Self {
-        Self::with(Kind::Panic, message.map(Into::into))
-    }
-
-    /// A request body grew past `limit` bytes (BODY-4).
-    pub fn body_too_large(limit: u64) -> Self {
-        Self::with(Kind::BodyTooLarge(limit), None)
-    }
-
-    /// Something took too long; `what` names it ("request body read").
-    pub fn timeout(what: &'static str) -> Self {
-        Self::with(Kind::Timeout(what), None)
-    }
-
-    /// The peer went away: the client closed the connection, or the daemon
-    /// serving the request died.
-    pub fn closed(cause: Option<BoxError>) -> Self {
-        Self::with(Kind::Closed, cause)
-    }
-
-    /// An I/O error.
-    pub fn io(cause: std::io::Error) -> Self {
-        Self::with(Kind::Io, Some(cause.into()))
-    }
-
-    /// The request is malformed; answered with `400 Bad Request`.
-    pub fn bad_request(cause: impl Into<BoxError>) -> Self {
-        Self::with(Kind::BadRequest, Some(cause.into()))
-    }
-
-    /// The settings file is missing or malformed (SET-4).
-    pub(crate) fn settings(cause: impl Into<BoxError>) -> Self {
-        Self::with(Kind::Settings, Some(cause.into()))
-    }
-
-    /// The application could not be loaded (its factory or startup failed).
-    pub fn load(cause: impl Into<BoxError>) -> Self {
-        Self::with(Kind::Load, Some(cause.into()))
+        Self::with(Kind::Message, Some(message.to_string().into()))
     }
 
     /// Made by the application ([`new`](Error::new), [`msg`](Error::msg)).
     pub fn is_app(&self) -> bool {
-        self.inner.kind == Kind::App
+        matches!(self.inner.kind, Kind::App | Kind::Message)
     }
 
-    /// The application panicked.
+    /// The application panicked (ERR-2).
     pub fn is_panic(&self) -> bool {
         self.inner.kind == Kind::Panic
     }
 
-    /// A request body was larger than allowed.
+    /// A request body was larger than allowed (BODY-3, BODY-4).
     pub fn is_body_too_large(&self) -> bool {
         matches!(self.inner.kind, Kind::BodyTooLarge(_))
     }
 
-    /// Something timed out.
+    /// The client took too long to send the request (BODY-5).
     pub fn is_timeout(&self) -> bool {
         matches!(self.inner.kind, Kind::Timeout(_))
     }
 
-    /// The peer closed the connection.
+    /// The client went away before the request was read.
     pub fn is_closed(&self) -> bool {
         self.inner.kind == Kind::Closed
     }
 
-    /// An I/O error.
+    /// What stands behind the server failed: the daemon serving the
+    /// request died or broke the protocol.
+    pub fn is_upstream(&self) -> bool {
+        self.inner.kind == Kind::Upstream
+    }
+
+    /// An I/O error the application passed on with `?`.
     pub fn is_io(&self) -> bool {
         self.inner.kind == Kind::Io
     }
 
-    /// The request was malformed.
+    /// The request was malformed (its body's framing, its head).
     pub fn is_bad_request(&self) -> bool {
         self.inner.kind == Kind::BadRequest
     }
 
-    /// The settings file could not be located, read or parsed.
+    /// The settings could not be located, read or parsed (SET-4).
     pub fn is_settings(&self) -> bool {
         self.inner.kind == Kind::Settings
     }
 
-    /// The application failed to load.
+    /// The application failed to load: its factory or startup failed
+    /// (DEP-4). Settings errors are [`is_settings`](Self::is_settings).
     pub fn is_load(&self) -> bool {
-        self.inner.kind == Kind::Load || self.is_settings()
-    }
-
-    /// The status a server answers with when this error ends a request
-    /// before the response started (ERR-1, BODY-4, BODY-5).
-    pub fn status(&self) -> StatusCode {
-        match self.inner.kind {
-            Kind::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Kind::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Kind::BadRequest => StatusCode::BAD_REQUEST,
-            Kind::Closed => StatusCode::BAD_GATEWAY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.inner.kind == Kind::Load
     }
 }
 
@@ -183,33 +143,36 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.inner.kind {
-            Kind::App => f.write_str("application error")?,
-            Kind::Panic => f.write_str("application panicked")?,
-            Kind::BodyTooLarge(limit) => write!(f, "request body larger than the limit of {limit} bytes")?,
-            Kind::Timeout(what) => write!(f, "{what} timed out")?,
-            Kind::Closed => f.write_str("connection closed by peer")?,
-            Kind::Io => f.write_str("i/o error")?,
-            Kind::BadRequest => f.write_str("bad request")?,
-            Kind::Settings => f.write_str("settings error")?,
-            Kind::Load => f.write_str("application failed to load")?,
+        match (self.inner.kind, &self.inner.cause) {
+            (Kind::Message, Some(message)) => fmt::Display::fmt(message, f),
+            (Kind::App | Kind::Message, _) => f.write_str("application error"),
+            (Kind::Panic, Some(message)) => write!(f, "application panicked: {message}"),
+            (Kind::Panic, None) => f.write_str("application panicked"),
+            (Kind::BodyTooLarge(limit), _) => write!(f, "request body larger than the limit of {limit} bytes"),
+            (Kind::Timeout(what), _) => write!(f, "{what} timed out"),
+            (Kind::Closed, _) => f.write_str("connection closed by the client"),
+            (Kind::Upstream, _) => f.write_str("the daemon serving the request failed"),
+            (Kind::Io, _) => f.write_str("i/o error"),
+            (Kind::BadRequest, _) => f.write_str("bad request"),
+            (Kind::Settings, _) => f.write_str("settings error"),
+            (Kind::Load, _) => f.write_str("application failed to load"),
         }
-        if let Some(cause) = &self.inner.cause {
-            write!(f, ": {cause}")?;
-        }
-        Ok(())
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner.cause.as_ref().map(|e| &**e as _)
+        match self.inner.kind {
+            // The message and the panic payload are this level's text.
+            Kind::Message | Kind::Panic => None,
+            _ => self.inner.cause.as_ref().map(|e| &**e as _),
+        }
     }
 }
 
 impl From<std::io::Error> for Error {
     fn from(err: std::io::Error) -> Self {
-        Self::io(err)
+        Self::with(Kind::Io, Some(err.into()))
     }
 }
 
@@ -237,20 +200,50 @@ mod tests {
     }
 
     #[test]
-    fn kinds_map_to_statuses() {
-        assert_eq!(Error::msg("x").status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(Error::panic(None).status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(Error::timeout("body").status(), StatusCode::REQUEST_TIMEOUT);
-        assert_eq!(Error::bad_request("x").status(), StatusCode::BAD_REQUEST);
-        assert!(Error::settings("x").is_load());
+    fn kinds_do_not_overlap() {
+        let all = [
+            Error::msg("x"),
+            crate::server_error::panic(None),
+            crate::server_error::body_too_large(1),
+            crate::server_error::timeout("body"),
+            crate::server_error::closed(None),
+            crate::server_error::upstream("gone"),
+            Error::from(std::io::Error::other("x")),
+            crate::server_error::bad_request("x"),
+            crate::server_error::settings("x"),
+            crate::server_error::load("x"),
+        ];
+        for err in &all {
+            let kinds = [
+                err.is_app(),
+                err.is_panic(),
+                err.is_body_too_large(),
+                err.is_timeout(),
+                err.is_closed(),
+                err.is_upstream(),
+                err.is_io(),
+                err.is_bad_request(),
+                err.is_settings(),
+                err.is_load(),
+            ];
+            assert_eq!(kinds.iter().filter(|k| **k).count(), 1, "{err:?}");
+        }
     }
 
     #[test]
-    fn display_names_the_cause() {
-        let err = Error::body_too_large(10);
-        assert_eq!(err.to_string(), "request body larger than the limit of 10 bytes");
+    fn display_prints_this_level_only() {
+        // ERR-4: a reporter walking the chain prints each cause once.
         let err = Error::new(std::io::Error::other("disk on fire"));
-        assert_eq!(err.to_string(), "application error: disk on fire");
-        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(err.to_string(), "application error");
+        assert_eq!(std::error::Error::source(&err).map(ToString::to_string).as_deref(), Some("disk on fire"));
+        let err = crate::server_error::load(Error::msg("no database"));
+        assert_eq!(err.to_string(), "application failed to load");
+        let err = Error::msg("no database");
+        assert_eq!(err.to_string(), "no database");
+        assert!(std::error::Error::source(&err).is_none());
+        assert_eq!(
+            crate::server_error::body_too_large(10).to_string(),
+            "request body larger than the limit of 10 bytes"
+        );
     }
 }

@@ -3,13 +3,15 @@
 //! rgi is WSGI's idea for Rust. This crate is the contract alone, small
 //! and stable, as `tower-service` is for tower: the [`Application`] trait,
 //! the [`Request`] with its gateway variables ([`Environ`]), the streaming
-//! [`Body`], the [`Error`], and where [`Settings`] come from. Servers
-//! (embedded, daemon over FastCGI, development) live in other crates and
-//! all build requests by the rules written here, so an application cannot
+//! [`Body`], the [`Error`], and the [`Settings`] handle. Servers (embedded,
+//! daemon over FastCGI, development) live in other crates and all build
+//! requests by the rules of the specification, so an application cannot
 //! tell them apart except by asking [`Deployment::mode`].
 //!
 //! The normative text is [the rgi specification](https://example.invalid/rgi/tree/main/spec); the ids in
-//! these docs (`APP-1`, `PATH-5`...) point into it.
+//! these docs (`APP-1`, `PATH-5`...) point into it. Its public API uses
+//! only `std`, `http`, `http-body`, `bytes`, `futures-core`'s `Stream` and
+//! serde's `DeserializeOwned` (a test holds it to that list).
 //!
 //! ```
 //! use rgi_core::{async_trait, Application, Body, Error, Request, Response};
@@ -29,20 +31,15 @@ mod application;
 pub mod body;
 pub mod environ;
 mod error;
-mod guard;
-pub mod headers;
 pub mod path;
 mod request;
+pub mod server_error;
 pub mod settings;
-pub mod testing;
-#[cfg(feature = "tower")]
-pub mod tower;
 
 pub use application::{from_fn, Application, FromFn};
 pub use body::Body;
-pub use environ::{Connection, Deployment, Environ, Mode, RequestError, Scheme, Vars};
+pub use environ::{Deployment, Environ, Mode, Scheme};
 pub use error::{BoxError, Error, Result};
-pub use guard::{call_guarded, panic_message};
 pub use request::{Request, Response};
 pub use settings::{Settings, SettingsError};
 

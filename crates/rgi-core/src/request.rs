@@ -15,16 +15,9 @@ pub type Response = http::Response<Body>;
 ///
 /// The head and body are [`http`] types; the [`Environ`] says what WSGI's
 /// environ says (mount split, client and server addresses, scheme,
-/// deployment facts). Servers build it; applications read it. Tests and
-/// middleware can build one with [`Request::new`].
-///
-/// ```
-/// use rgi_core::{Body, Request};
-///
-/// let req = Request::builder().uri("/hello?name=rgi").body(Body::empty()).unwrap();
-/// assert_eq!(req.environ().path_info(), "/hello");
-/// assert_eq!(req.environ().query_string(), "name=rgi");
-/// ```
+/// deployment facts). Servers build it; applications read it. Tests build
+/// one as a server would with `rgi_gateway::testing::RequestBuilder`
+/// (`rgi::testing` in the `rgi` crate).
 pub struct Request {
     inner: http::Request<Body>,
     environ: Environ,
@@ -34,12 +27,6 @@ impl Request {
     /// Joins an HTTP request and its gateway variables.
     pub fn new(inner: http::Request<Body>, environ: Environ) -> Self {
         Self { inner, environ }
-    }
-
-    /// A builder for requests outside a server (tests, middleware): see
-    /// [`RequestBuilder`](crate::testing::RequestBuilder).
-    pub fn builder() -> crate::testing::RequestBuilder {
-        crate::testing::RequestBuilder::new()
     }
 
     /// The method.

@@ -1,11 +1,9 @@
-//! Settings: where they are found and how an application reads them (SET-*).
+//! Settings: how an application reads them (SET-*).
 //!
-//! Servers locate the settings file with the `RGI_SETTINGS` environment
-//! variable (the `DJANGO_SETTINGS_MODULE` of rgi); the development server
-//! takes `--settings FILE` and passes it on the same way. Without either,
-//! `rgi.toml` in the working directory is used if it exists, and otherwise
-//! the settings are empty. The file is TOML; each application reads its own
-//! table, typed, with serde.
+//! Servers locate the settings file (`RGI_SETTINGS`, else `rgi.toml` in the
+//! working directory: SET-1, SET-2) and hand the application a [`Settings`]
+//! before its first request. The file is TOML; each application reads its
+//! own table, typed, with serde.
 //!
 //! ```
 //! use rgi_core::Settings;
@@ -24,31 +22,13 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
+use crate::server_error;
 
-/// The environment variable that names the settings file (SET-1).
-pub const SETTINGS_ENV: &str = "RGI_SETTINGS";
-
-/// The file used when `RGI_SETTINGS` is not set, if it exists (SET-2).
-pub const DEFAULT_SETTINGS_FILE: &str = "rgi.toml";
-
-/// How the settings in use were found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SettingsSource {
-    /// Named by `RGI_SETTINGS`.
-    Env(PathBuf),
-    /// Named explicitly (the development server's `--settings`).
-    Explicit(PathBuf),
-    /// `rgi.toml` in the working directory.
-    Default(PathBuf),
-    /// No file: the settings are empty.
-    None,
-}
-
-/// The application's settings, loaded before its first request (SET-3).
-#[derive(Clone)]
+/// The application's settings, loaded before its first request (SET-3):
+/// an opaque handle read a table at a time with [`section`](Self::section).
+#[derive(Clone, Default)]
 pub struct Settings {
-    source: SettingsSource,
+    path: Option<PathBuf>,
     table: toml::Table,
 }
 
@@ -57,14 +37,6 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SettingsError {
-    /// The file could not be read.
-    #[error("cannot read settings file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
     /// The file is not valid TOML.
     #[error("{path}:{line}:{column}: invalid settings: {message}")]
     Syntax {
@@ -87,75 +59,24 @@ pub enum SettingsError {
         /// What serde said.
         message: String,
     },
-    /// `RGI_SETTINGS` is set but empty or not valid unicode.
-    #[error("{SETTINGS_ENV} is set but is not a usable path")]
-    BadEnv,
 }
 
 impl Settings {
     /// Empty settings, from no file.
     pub fn empty() -> Self {
-        Self { source: SettingsSource::None, table: toml::Table::new() }
+        Self::default()
     }
 
-    /// Locates and loads the settings the way servers do: `RGI_SETTINGS`,
-    /// else `rgi.toml` if present, else empty (SET-1, SET-2).
-    pub fn locate() -> Result<Self, Error> {
-        match std::env::var_os(SETTINGS_ENV) {
-            Some(value) if value.is_empty() => Err(Error::settings(SettingsError::BadEnv)),
-            Some(value) => {
-                let path = PathBuf::from(value);
-                Self::read(&path).map(|table| Self { source: SettingsSource::Env(path), table })
-            }
-            None => {
-                let path = PathBuf::from(DEFAULT_SETTINGS_FILE);
-                if path.is_file() {
-                    Self::read(&path).map(|table| Self { source: SettingsSource::Default(path), table })
-                } else {
-                    Ok(Self::empty())
-                }
-            }
-        }
-    }
-
-    /// Loads the file at `path` (the development server's `--settings`).
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref().to_path_buf();
-        Self::read(&path).map(|table| Self { source: SettingsSource::Explicit(path), table })
-    }
-
-    /// Parses settings from a string; `path` only names it in errors.
+    /// Parses settings from TOML text; `path` names the file they came
+    /// from, in [`path`](Self::path) and in errors (SET-4).
     pub fn from_toml(text: &str, path: Option<&Path>) -> Result<Self, Error> {
-        let source = match path {
-            Some(p) => SettingsSource::Explicit(p.to_path_buf()),
-            None => SettingsSource::None,
-        };
         let table = parse(text, path.unwrap_or(Path::new("<string>")))?;
-        Ok(Self { source, table })
-    }
-
-    fn read(path: &Path) -> Result<toml::Table, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::settings(SettingsError::Read { path: path.to_path_buf(), source }))?;
-        parse(&text, path)
-    }
-
-    /// How these settings were found.
-    pub fn source(&self) -> &SettingsSource {
-        &self.source
+        Ok(Self { path: path.map(Path::to_path_buf), table })
     }
 
     /// The file these settings came from, if any.
     pub fn path(&self) -> Option<&Path> {
-        match &self.source {
-            SettingsSource::Env(p) | SettingsSource::Explicit(p) | SettingsSource::Default(p) => Some(p),
-            SettingsSource::None => None,
-        }
-    }
-
-    /// The whole file as a TOML table.
-    pub fn table(&self) -> &toml::Table {
-        &self.table
+        self.path.as_deref()
     }
 
     /// The table `name`, deserialised into `T` (SET-5). A missing table is
@@ -164,16 +85,12 @@ impl Settings {
     pub fn section<T: DeserializeOwned>(&self, name: &str) -> Result<T, Error> {
         let value = self.table.get(name).cloned().unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
         value.try_into().map_err(|e: toml::de::Error| {
-            Error::settings(SettingsError::Section {
-                path: self.display_path(),
+            server_error::settings(SettingsError::Section {
+                path: self.path.clone().unwrap_or_else(|| PathBuf::from("<string>")),
                 section: name.to_string(),
                 message: e.message().to_string(),
             })
         })
-    }
-
-    fn display_path(&self) -> PathBuf {
-        self.path().map_or_else(|| PathBuf::from("<string>"), Path::to_path_buf)
     }
 }
 
@@ -181,7 +98,7 @@ fn parse(text: &str, path: &Path) -> Result<toml::Table, Error> {
     text.parse::<toml::Table>().map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         let (line, column) = line_column(text, offset);
-        Error::settings(SettingsError::Syntax {
+        server_error::settings(SettingsError::Syntax {
             path: path.to_path_buf(),
             line,
             column,
@@ -199,15 +116,9 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self::empty()
-    }
-}
-
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings").field("source", &self.source).field("sections", &self.table.len()).finish()
+        f.debug_struct("Settings").field("path", &self.path).field("sections", &self.table.len()).finish()
     }
 }
 

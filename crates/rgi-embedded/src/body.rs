@@ -44,7 +44,7 @@ impl HttpBody for RequestBody {
                 let timeout = this.timeout;
                 let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err(Error::timeout("request body read")))),
+                    Poll::Ready(()) => Poll::Ready(Some(Err(rgi_core::server_error::timeout("request body read")))),
                     Poll::Pending => Poll::Pending,
                 }
             }
@@ -67,11 +67,11 @@ fn body_error(err: hyper::Error) -> Error {
         .and_then(|e| e.downcast_ref::<std::io::Error>())
         .is_some_and(|e| e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::InvalidInput);
     if err.is_timeout() {
-        Error::timeout("request body read")
+        rgi_core::server_error::timeout("request body read")
     } else if malformed || err.is_parse() || err.is_user() {
-        Error::bad_request(err)
+        rgi_core::server_error::bad_request(err)
     } else {
-        Error::closed(Some(err.into()))
+        rgi_core::server_error::closed(Some(err.into()))
     }
 }
 
@@ -122,7 +122,7 @@ impl HttpBody for ResponseBody {
         let mut result = match polled {
             Ok(result) => result,
             Err(payload) => {
-                let err = Error::panic(rgi_core::panic_message(&*payload));
+                let err = rgi_core::server_error::panic(rgi_gateway::panic_message(&*payload));
                 Poll::Ready(Some(Err(err)))
             }
         };
@@ -149,7 +149,7 @@ impl HttpBody for ResponseBody {
                 this.done = true;
                 let (method, target) =
                     this.stream.as_ref().map_or((None, None), |c| (Some(&c.method), Some(&c.target)));
-                tracing::error!(error = %err, ?method, ?target, "response body failed after the head was sent");
+                tracing::error!(error = %rgi_gateway::respond::Report(err), ?method, ?target, "response body failed after the head was sent");
                 if let Some(access) = this.access.as_mut() {
                     access.entry.failed = true;
                 }

@@ -53,7 +53,7 @@ pub(crate) async fn serve(
     builder: Arc<auto::Builder<TokioExecutor>>,
     shared: Arc<Shared>,
     stream: Stream,
-    info: rgi_core::Connection,
+    info: rgi_gateway::Connection,
     shutdown: CancellationToken,
     abort: CancellationToken,
 ) {
@@ -263,7 +263,7 @@ where
 
 /// Logs why hyper ended a connection. Refused requests (SRV-1, SRV-2) are
 /// warnings so they show with the default filter (SRV-11).
-fn log_connection_error(err: &(dyn std::error::Error + 'static), info: &rgi_core::Connection) {
+fn log_connection_error(err: &(dyn std::error::Error + 'static), info: &rgi_gateway::Connection) {
     let remote = info.remote.map_or_else(|| "unix".to_string(), |r| r.to_string());
     let Some(err) = err.downcast_ref::<hyper::Error>() else {
         tracing::debug!(%remote, error = %err, "connection ended");

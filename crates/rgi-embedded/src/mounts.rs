@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rgi_core::path::{validate_prefix, RequestTarget};
 use rgi_core::Application;
+use rgi_gateway::path::{validate_prefix, RequestTarget};
 
 use crate::error::Error;
 

@@ -218,7 +218,7 @@ async fn accept_loop(
         match accepted {
             Ok((stream, local, remote)) => {
                 let scheme = if tls.is_some() { Scheme::Https } else { Scheme::Http };
-                let info = rgi_core::Connection { local, remote, scheme };
+                let info = rgi_gateway::Connection { local, remote, scheme };
                 let (builder, shared, stopping, abort) =
                     (Arc::clone(&builder), Arc::clone(&shared), stopping.clone(), abort.clone());
                 let tls = tls.clone();

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use http::StatusCode;
 use http_body::Body as _;
 use hyper::body::Incoming;
-use rgi_core::path::RequestTarget;
-use rgi_core::{call_guarded, Body, Deployment, Environ, Request};
+use rgi_core::{Body, Deployment, Environ, Request};
+use rgi_gateway::call_guarded;
+use rgi_gateway::path::RequestTarget;
 
 use crate::access::AccessRecord;
 use crate::body::{RequestBody, ResponseBody};
@@ -28,12 +29,12 @@ pub(crate) struct Shared {
 /// The hyper service of one connection.
 pub(crate) struct ConnService {
     shared: Arc<Shared>,
-    info: rgi_core::Connection,
+    info: rgi_gateway::Connection,
     state: Arc<ConnState>,
 }
 
 impl ConnService {
-    pub(crate) fn new(shared: Arc<Shared>, info: rgi_core::Connection, state: Arc<ConnState>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, info: rgi_gateway::Connection, state: Arc<ConnState>) -> Self {
         Self { shared, info, state }
     }
 }
@@ -65,7 +66,7 @@ impl Refusal {
 
 async fn handle(
     shared: Arc<Shared>,
-    info: rgi_core::Connection,
+    info: rgi_gateway::Connection,
     request: http::Request<Incoming>,
     in_flight: InFlight,
 ) -> Result<http::Response<ResponseBody>, Infallible> {
@@ -112,7 +113,7 @@ async fn handle(
 /// (SRV-2, PATH-3, ENV-6, BODY-4, SRV-8), and its gateway variables.
 fn prepare<'a>(
     shared: &'a Shared,
-    info: &rgi_core::Connection,
+    info: &rgi_gateway::Connection,
     head: &mut http::request::Parts,
     incoming: &Incoming,
 ) -> Result<(&'a Mount, Environ), Refusal> {
@@ -153,7 +154,7 @@ fn prepare<'a>(
         refusal.close = false;
         return Err(refusal);
     };
-    let environ = Environ::from_http(head, target, split, info, Arc::clone(&shared.deployment))
+    let environ = rgi_gateway::environ::from_http(head, target, split, info, Arc::clone(&shared.deployment))
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     Ok((mount, environ))
 }
@@ -187,26 +188,19 @@ fn request_body(shared: &Shared, incoming: Incoming) -> Body {
     let limits = &shared.config.limits;
     let body = Body::wrap(RequestBody::new(incoming, limits.body_read_timeout));
     match limits.max_body_bytes {
-        Some(max) => body.limit(max),
+        Some(max) => rgi_gateway::limit(body, max),
         None => body,
     }
 }
 
 /// The answer to an application that failed before its response (ERR-1,
 /// ERR-2), or whose request body failed it (BODY-4, BODY-5).
+/// A request that failed before a response (a too large or too slow body)
+/// leaves its body unread, so the connection ends after the answer.
 fn failed(err: &rgi_core::Error, method: &http::Method, target: &http::Uri) -> rgi_core::Response {
-    let status = err.status();
-    if err.is_app() || err.is_panic() || status == StatusCode::INTERNAL_SERVER_ERROR {
-        // Logged with its request; the body says nothing of it.
-        tracing::error!(%method, %target, error = %err, "application error; answering 500");
-    } else {
-        tracing::warn!(%method, %target, error = %err, status = status.as_u16(), "request failed");
+    let mut response = rgi_gateway::respond::failed(err, method, target);
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        respond::close_after(&mut response);
     }
-    let message = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "request body exceeds the limit",
-        StatusCode::REQUEST_TIMEOUT => "request body not received in time",
-        StatusCode::BAD_REQUEST => "malformed request body",
-        _ => "the application failed to answer",
-    };
-    respond::plain(status, message, status != StatusCode::INTERNAL_SERVER_ERROR)
+    response
 }

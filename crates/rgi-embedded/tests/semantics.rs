@@ -341,7 +341,7 @@ async fn application_errors_and_panics_are_500_for_that_request_only() {
                     *r.status_mut() = http::StatusCode::CONTINUE;
                     Ok(r)
                 }
-                "/too-large" => Err(Error::body_too_large(10)),
+                "/too-large" => Err(rgi_core::server_error::body_too_large(10)),
                 _ => Ok(Response::new(Body::from("fine"))),
             }
         });

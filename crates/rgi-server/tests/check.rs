@@ -77,6 +77,6 @@ fn a_bad_duration_names_its_place_and_the_accepted_forms() {
     let (code, stderr) =
         check(&format!("[groups.t]\ncommand = [\"{{app}}\"]\ngraceful-timeout = \"5 parsecs\"\n{MOUNT}"));
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("rgi.toml:3:"), "no line: {stderr}");
+    assert!(stderr.contains("rgi.toml: TOML parse error at line 3, column"), "no line: {stderr}");
     assert!(stderr.contains("\"5 parsecs\" is not a duration") && stderr.contains("\"500ms\""), "{stderr}");
 }

@@ -17,17 +17,19 @@
 //! ```
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 use rgi_core::{async_trait, Application, Body, Error, Request, Response};
+use rgi_gateway::FileBody;
 
 /// A directory served as files.
 #[derive(Debug, Clone)]
 pub struct StaticFiles {
-    root: PathBuf,
-    index: Option<String>,
+    root: Arc<Path>,
+    index: Option<Arc<str>>,
 }
 
 impl StaticFiles {
@@ -40,13 +42,13 @@ impl StaticFiles {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(Self { root, index: Some("index.html".into()) })
+        Ok(Self { root: root.into(), index: Some("index.html".into()) })
     }
 
     /// The file served for a directory (default `index.html`); `None`
     /// serves nothing for directories.
     pub fn index(mut self, index: Option<&str>) -> Self {
-        self.index = index.map(str::to_string);
+        self.index = index.map(Into::into);
         self
     }
 
@@ -54,51 +56,63 @@ impl StaticFiles {
     pub fn root(&self) -> &Path {
         &self.root
     }
-
-    /// The file a request names, if it names one under the root.
-    fn resolve(&self, request: &Request) -> Result<Resolved, StatusCode> {
-        let mut path = self.root.clone();
-        for segment in request.environ().path_segments() {
-            if segment.is_empty() {
-                continue;
-            }
-            let safe = segment != "."
-                && segment != ".."
-                && !segment.contains(['/', '\\', '\0'])
-                && Path::new(segment.as_ref()).components().all(|c| matches!(c, Component::Normal(_)));
-            if !safe {
-                tracing::warn!(path = %request.environ().raw_path_info(), "static file request trying to leave its root");
-                return Err(StatusCode::NOT_FOUND);
-            }
-            path.push(segment.as_ref());
-        }
-        let real = path.canonicalize().map_err(|_| StatusCode::NOT_FOUND)?;
-        if !real.starts_with(&self.root) {
-            tracing::warn!(path = %request.environ().raw_path_info(), "static file request leads outside its root");
-            return Err(StatusCode::NOT_FOUND);
-        }
-        if real.is_dir() {
-            if !request.environ().path_info().ends_with('/') {
-                return Ok(Resolved::SlashRedirect);
-            }
-            let index = self.index.as_ref().ok_or(StatusCode::NOT_FOUND)?;
-            let file = real.join(index).canonicalize().map_err(|_| StatusCode::NOT_FOUND)?;
-            if !file.starts_with(&self.root) || !file.is_file() {
-                return Err(StatusCode::NOT_FOUND);
-            }
-            return Ok(Resolved::File(file));
-        }
-        if real.is_file() {
-            Ok(Resolved::File(real))
-        } else {
-            Err(StatusCode::NOT_FOUND)
-        }
-    }
 }
 
-enum Resolved {
-    File(PathBuf),
+/// The path a request names under `root`, from the decoded segments of
+/// PATH_INFO; `None` when a segment tries to leave the root.
+fn join_segments(root: &Path, request: &Request) -> Option<PathBuf> {
+    let mut path = root.to_path_buf();
+    for segment in request.environ().path_segments() {
+        if segment.is_empty() {
+            continue;
+        }
+        let safe = segment != "."
+            && segment != ".."
+            && !segment.contains(['/', '\\', '\0'])
+            && Path::new(segment.as_ref()).components().all(|c| matches!(c, Component::Normal(_)));
+        if !safe {
+            return None;
+        }
+        path.push(segment.as_ref());
+    }
+    Some(path)
+}
+
+/// What a request's path leads to, found and opened on the blocking pool:
+/// `canonicalize`, `is_dir` and `open` wait for the disk.
+enum Found {
+    File(std::fs::File, PathBuf),
     SlashRedirect,
+    Outside,
+    Missing,
+    Forbidden,
+}
+
+fn find(root: &Path, index: Option<&str>, path: &Path, has_slash: bool) -> Found {
+    let Ok(real) = path.canonicalize() else { return Found::Missing };
+    if !real.starts_with(root) {
+        return Found::Outside;
+    }
+    let file = if real.is_dir() {
+        if !has_slash {
+            return Found::SlashRedirect;
+        }
+        let Some(index) = index else { return Found::Missing };
+        match real.join(index).canonicalize() {
+            Ok(file) if file.starts_with(root) => file,
+            _ => return Found::Missing,
+        }
+    } else {
+        real
+    };
+    if !file.is_file() {
+        return Found::Missing;
+    }
+    match std::fs::File::open(&file) {
+        Ok(opened) => Found::File(opened, file),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Found::Forbidden,
+        Err(_) => Found::Missing,
+    }
 }
 
 #[async_trait]
@@ -109,9 +123,25 @@ impl Application for StaticFiles {
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return Ok(r);
         }
-        let path = match self.resolve(&request) {
-            Ok(Resolved::File(path)) => path,
-            Ok(Resolved::SlashRedirect) => {
+        let Some(path) = join_segments(&self.root, &request) else {
+            tracing::warn!(path = %request.environ().raw_path_info(), "static file request trying to leave its root");
+            return Ok(text(StatusCode::NOT_FOUND, "no such file"));
+        };
+        let (root, index) = (Arc::clone(&self.root), self.index.clone());
+        let has_slash = request.environ().path_info().ends_with('/');
+        let found = tokio::task::spawn_blocking(move || {
+            let found = find(&root, index.as_deref(), &path, has_slash);
+            let meta = match &found {
+                Found::File(file, _) => Some(file.metadata()),
+                _ => None,
+            };
+            (found, meta)
+        })
+        .await
+        .map_err(Error::new)?;
+        let (file, path, meta) = match found {
+            (Found::File(file, path), Some(meta)) => (file, path, meta?),
+            (Found::SlashRedirect, _) => {
                 let env = request.environ();
                 let mut location = format!("{}{}/", env.raw_script_name(), env.raw_path_info());
                 if !env.query_string().is_empty() {
@@ -121,32 +151,19 @@ impl Application for StaticFiles {
                 r.headers_mut().insert(header::LOCATION, HeaderValue::try_from(location).map_err(Error::new)?);
                 return Ok(r);
             }
-            Err(status) => return Ok(text(status, "no such file")),
-        };
-        let file = tokio::task::spawn_blocking(move || std::fs::File::open(&path).map(|f| (f, path)))
-            .await
-            .map_err(Error::new)?;
-        let (file, path) = match file {
-            Ok(opened) => opened,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Ok(text(StatusCode::FORBIDDEN, "not readable"))
+            (Found::Outside, _) => {
+                tracing::warn!(path = %request.environ().raw_path_info(), "static file request leads outside its root");
+                return Ok(text(StatusCode::NOT_FOUND, "no such file"));
             }
-            Err(_) => return Ok(text(StatusCode::NOT_FOUND, "no such file")),
+            (Found::Forbidden, _) => return Ok(text(StatusCode::FORBIDDEN, "not readable")),
+            _ => return Ok(text(StatusCode::NOT_FOUND, "no such file")),
         };
-        let meta = file.metadata()?;
         serve(&request, file, &path, meta.len(), meta.modified().unwrap_or(UNIX_EPOCH))
     }
 }
 
 fn text(status: StatusCode, message: &str) -> Response {
-    let mut r = Response::new(Body::from(format!(
-        "{} {}: {message}\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    )));
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    r
+    rgi_gateway::respond::plain(status, message)
 }
 
 fn serve(
@@ -191,7 +208,7 @@ fn serve(
                 HeaderValue::try_from(format!("bytes {start}-{end}/{len}")).map_err(Error::new)?,
             );
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
-            *response.body_mut() = Body::file_range(file, start, end - start + 1);
+            *response.body_mut() = Body::wrap(FileBody::new(file, start, end - start + 1));
         }
         Some(Some(Err(()))) => {
             *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
@@ -201,7 +218,7 @@ fn serve(
         // No Range, or one we serve whole (several ranges, or malformed).
         _ => {
             response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            *response.body_mut() = Body::file_range(file, 0, len);
+            *response.body_mut() = Body::wrap(FileBody::new(file, 0, len));
         }
     }
     Ok(response)

@@ -2,7 +2,7 @@
 //! conditional requests and ranges (DMN-12).
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
-use rgi_core::{Application, Body, Request, Response};
+use rgi_core::{Application, Body, Response};
 use rgi_static::StaticFiles;
 
 struct Site {
@@ -29,7 +29,7 @@ fn site() -> Site {
 fn get(app: &StaticFiles, method: &str, uri: &str, headers: &[(&str, &str)]) -> (u16, http::HeaderMap, Vec<u8>) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let mut b = Request::builder().method(method).uri(uri).mount("/static");
+        let mut b = rgi_gateway::testing::RequestBuilder::new().method(method).uri(uri).mount("/static");
         for (k, v) in headers {
             b = b.header(*k, *v);
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rgi_core::{Application, Deployment, Mode, Settings};
 use rgi_embedded::{BindAddr, Config, Listener, Mounts, Server};
+use rgi_gateway::respond::Report;
 
 /// The exit status of a process whose application failed to load: settings
 /// missing or malformed, the factory or `startup` failed (DEP-4). It is
@@ -65,9 +66,9 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
         tracing::error!("{err}");
         return ExitCode::from(EXIT_LOAD_FAILED);
     }
-    let settings = match Settings::locate() {
+    let settings = match rgi_gateway::settings::locate() {
         Ok(settings) => Arc::new(settings),
-        Err(err) => return load_failed(&err.to_string()),
+        Err(err) => return load_failed(&Report(&err).to_string()),
     };
     // One set of limits in every mode, from the environment (rgi-server
     // passes its own this way).
@@ -121,7 +122,7 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
         }
         return match served {
             Ok(()) => ExitCode::SUCCESS,
-            Err(err) => load_failed(&err.to_string()),
+            Err(err) => load_failed(&Report(&err).to_string()),
         };
     }
     let mode = if dev { Mode::Dev } else { Mode::Embedded };
@@ -129,7 +130,7 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
     let result = runtime.block_on(serve_embedded(transport, target, deployment, limits));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(rgi_embedded::Error::Startup { source, .. }) => load_failed(&source.to_string()),
+        Err(rgi_embedded::Error::Startup { source, .. }) => load_failed(&Report(&source).to_string()),
         // A certificate that cannot be used will not be usable on a retry.
         Err(err @ rgi_embedded::Error::Tls { .. }) => load_failed(&err.to_string()),
         Err(err) => {

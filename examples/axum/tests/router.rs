@@ -1,10 +1,10 @@
 //! The axum Router runs through rgi unchanged, mounted or not (APP-8).
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
-use rgi::{Application, Body, Request};
+use rgi::{Application, Body};
 
 async fn get(app: &dyn Application, uri: &str, mount: &str) -> (u16, String) {
-    let req = Request::builder().uri(uri).mount(mount).body(Body::empty()).unwrap();
+    let req = rgi::testing::RequestBuilder::new().uri(uri).mount(mount).body(Body::empty()).unwrap();
     let resp = app.call(req).await.unwrap();
     let status = resp.status().as_u16();
     (status, String::from_utf8(resp.into_body().collect(1 << 20).await.unwrap().to_vec()).unwrap())

@@ -31,7 +31,7 @@ impl Application for Echo {
         let (http_request, environ) = request.into_parts();
         let (head, body) = http_request.into_parts();
         let mut object = Map::new();
-        environ.for_each_cgi_var(&head, |name, value| {
+        rgi_gateway::cgi::for_each_var(&environ, &head, |name, value| {
             object.insert(name.to_string(), Value::String(String::from_utf8_lossy(value).into_owned()));
         });
         object.insert("wsgi.url_scheme".into(), environ.url_scheme().as_str().into());

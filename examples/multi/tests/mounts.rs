@@ -2,7 +2,7 @@
 //! other paths get 404 (PATH-4, SRV-8).
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
-use rgi::{Application, Body, Request};
+use rgi::{Application, Body};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
@@ -10,7 +10,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 async fn get(uri: &str) -> (u16, String) {
     let mounts = multi::mounts();
-    let resp = mounts.call(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let resp = mounts.call(rgi::testing::RequestBuilder::new().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
     let status = resp.status().as_u16();
     (status, String::from_utf8(resp.into_body().collect(1 << 20).await.unwrap().to_vec()).unwrap())
 }

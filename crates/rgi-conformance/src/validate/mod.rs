@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
-use rgi_core::headers::{is_hop_by_hop, is_valid_value};
-use rgi_core::path::{decode, RequestTarget};
+use rgi_core::path::decode;
 use rgi_core::{async_trait, Application, Body, Error, Request, Response};
+use rgi_gateway::headers::{is_hop_by_hop, is_valid_value};
+use rgi_gateway::path::RequestTarget;
 
 mod body;
 pub mod rules;

@@ -78,7 +78,7 @@ rules! {
         "frame the body by its Content-Length; end it there";
     NO_UNDERSCORE_HEADERS = "HDR-1", Must, Server,
         "no request header name contains '_'",
-        "sanitise request headers (rgi_core::headers::sanitize_request_headers)";
+        "sanitise request headers (rgi_gateway::headers::sanitize_request_headers)";
     NO_PROXY_HEADER = "HDR-2", Must, Server,
         "no Proxy request header reaches the application",
         "sanitise request headers; drop HTTP_PROXY from CGI variables";

@@ -11,12 +11,10 @@ use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 
 use crate::error::{BoxError, Error};
+use crate::server_error;
 
-mod file;
-mod limit;
 mod stream;
 
-pub use file::FileBody;
 pub use stream::DataStream;
 
 /// The body of a request or a response.
@@ -45,7 +43,6 @@ pub struct Body {
 enum Kind {
     Empty,
     Full(Bytes),
-    File(FileBody),
     Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = Error> + Send + 'static>>),
 }
 
@@ -89,38 +86,8 @@ impl Body {
         T: Into<Bytes>,
         E: Into<BoxError>,
     {
-        Self::wrap(stream::StreamBody::new(stream))
-    }
-
-    /// The whole of an open file, a body a server may send efficiently
-    /// (BODY-7): see [`FileBody`].
-    pub fn file(file: std::fs::File) -> std::io::Result<Self> {
-        let len = file.metadata()?.len();
-        Ok(Self::file_range(file, 0, len))
-    }
-
-    /// `len` bytes of `file` from `offset` on, sent like [`Body::file`].
-    pub fn file_range(file: std::fs::File, offset: u64, len: u64) -> Self {
-        Self { kind: Kind::File(FileBody::new(file, offset, len)) }
-    }
-
-    /// The file behind a body made with [`Body::file`], for a server that
-    /// sends files its own way; any other body is handed back.
-    pub fn into_file(self) -> Result<FileBody, Self> {
-        match self.kind {
-            Kind::File(file) => Ok(file),
-            kind => Err(Self { kind }),
-        }
-    }
-
-    /// Fails with [`Error::is_body_too_large`] as soon as more than `limit`
-    /// bytes are read, or at once when the size is known to be larger
-    /// (BODY-4). Servers apply their request-body limit with this.
-    pub fn limit(self, limit: u64) -> Self {
-        if let Kind::Empty = self.kind {
-            return self;
-        }
-        Self::wrap(limit::Limited::new(self, limit))
+        use futures_util::TryStreamExt;
+        Self::wrap(http_body_util::StreamBody::new(stream.map_ok(|data| Frame::data(data.into()))))
     }
 
     /// Reads the whole body into memory, failing once it passes `max` bytes
@@ -130,27 +97,33 @@ impl Body {
     }
 
     /// Like [`collect`](Self::collect), keeping the trailers if any came.
-    pub async fn collect_with_trailers(self, max: u64) -> Result<(Bytes, Option<HeaderMap>), Error> {
-        if let Kind::Full(bytes) = &self.kind {
-            if bytes.len() as u64 > max {
-                return Err(Error::body_too_large(max));
-            }
+    pub async fn collect_with_trailers(mut self, max: u64) -> Result<(Bytes, Option<HeaderMap>), Error> {
+        use http_body::Body as _;
+        // A body that says it is larger fails before a byte is read.
+        if self.size_hint().lower() > max {
+            return Err(server_error::body_too_large(max));
         }
-        let mut body = self.limit(max);
         let mut first: Option<Bytes> = None;
         let mut rest: Vec<u8> = Vec::new();
         let mut trailers = None;
-        while let Some(frame) = body.frame().await {
+        let mut len = 0u64;
+        while let Some(frame) = self.frame().await {
             match frame?.into_data() {
-                Ok(data) => match &first {
-                    None if rest.is_empty() => first = Some(data),
-                    _ => {
-                        if let Some(f) = first.take() {
-                            rest.extend_from_slice(&f);
-                        }
-                        rest.extend_from_slice(&data);
+                Ok(data) => {
+                    len += data.len() as u64;
+                    if len > max {
+                        return Err(server_error::body_too_large(max));
                     }
-                },
+                    match &first {
+                        None if rest.is_empty() => first = Some(data),
+                        _ => {
+                            if let Some(f) = first.take() {
+                                rest.extend_from_slice(&f);
+                            }
+                            rest.extend_from_slice(&data);
+                        }
+                    }
+                }
                 Err(frame) => trailers = frame.into_trailers().ok(),
             }
         }
@@ -183,7 +156,6 @@ impl http_body::Body for Body {
                 Kind::Full(bytes) if !bytes.is_empty() => Poll::Ready(Some(Ok(Frame::data(bytes)))),
                 _ => Poll::Ready(None),
             },
-            Kind::File(file) => Poll::Ready(file.read_chunk().map(|r| r.map(Frame::data))),
             Kind::Boxed(body) => body.as_mut().poll_frame(cx),
         }
     }
@@ -192,7 +164,6 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => true,
             Kind::Full(bytes) => bytes.is_empty(),
-            Kind::File(file) => file.remaining() == 0,
             Kind::Boxed(body) => body.is_end_stream(),
         }
     }
@@ -201,7 +172,6 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.len() as u64),
-            Kind::File(file) => SizeHint::with_exact(file.remaining()),
             Kind::Boxed(body) => body.size_hint(),
         }
     }
@@ -218,7 +188,6 @@ impl fmt::Debug for Body {
         match &self.kind {
             Kind::Empty => f.write_str("Body(empty)"),
             Kind::Full(bytes) => write!(f, "Body({} bytes)", bytes.len()),
-            Kind::File(file) => write!(f, "Body({file:?})"),
             Kind::Boxed(_) => f.write_str("Body(stream)"),
         }
     }
@@ -276,7 +245,7 @@ where
     type Error = Error;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        self.project().inner.poll_frame(cx).map_err(into_error)
+        self.project().inner.poll_frame(cx).map_err(Error::new)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -285,14 +254,6 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// Keeps an [`Error`] as it is; anything else becomes an application error.
-pub(crate) fn into_error(err: impl Into<BoxError>) -> Error {
-    match err.into().downcast::<Error>() {
-        Ok(err) => *err,
-        Err(other) => Error::new(other),
     }
 }
 

@@ -52,20 +52,12 @@ pub struct Deployment {
     multiprocess: bool,
     process_id: u32,
     settings: Arc<Settings>,
-    server_software: &'static str,
 }
 
 impl Deployment {
     /// Facts for this process: multithreaded, single-process, its own pid.
     pub fn new(mode: Mode, settings: Arc<Settings>) -> Self {
-        Self {
-            mode,
-            multithread: true,
-            multiprocess: false,
-            process_id: std::process::id(),
-            settings,
-            server_software: concat!("rgi/", env!("CARGO_PKG_VERSION")),
-        }
+        Self { mode, multithread: true, multiprocess: false, process_id: std::process::id(), settings }
     }
 
     /// Whether requests may run on several threads at once (`wsgi.multithread`).
@@ -84,12 +76,6 @@ impl Deployment {
     /// describing a process it supervises, a test).
     pub fn with_process_id(mut self, pid: u32) -> Self {
         self.process_id = pid;
-        self
-    }
-
-    /// The server's name and version (`SERVER_SOFTWARE`).
-    pub fn with_server_software(mut self, software: &'static str) -> Self {
-        self.server_software = software;
         self
     }
 
@@ -116,11 +102,6 @@ impl Deployment {
     /// The settings in use (SET-3).
     pub fn settings(&self) -> &Settings {
         &self.settings
-    }
-
-    /// `SERVER_SOFTWARE`.
-    pub fn server_software(&self) -> &'static str {
-        self.server_software
     }
 }
 

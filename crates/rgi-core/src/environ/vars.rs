@@ -8,8 +8,10 @@ use std::fmt;
 /// half a dozen of them with every request.
 ///
 /// ```
-/// let request = rgi_core::Request::builder().body(rgi_core::Body::empty()).unwrap();
-/// assert!(request.environ().vars().is_empty());
+/// use rgi_core::environ::Vars;
+///
+/// let vars = Vars::from_pairs([(&b"DOCUMENT_ROOT"[..], &b"/srv"[..])].into_iter());
+/// assert_eq!(vars.get("DOCUMENT_ROOT"), Some("/srv"));
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Vars {
@@ -22,7 +24,7 @@ impl Vars {
     /// Builds from pairs whose total size is known up front: one
     /// allocation for the text, one for the bounds. Bytes that are not
     /// UTF-8 become U+FFFD.
-    pub(crate) fn from_pairs<'a>(pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Self {
+    pub fn from_pairs<'a>(pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Self {
         let size = pairs.clone().map(|(n, v)| n.len() + v.len()).sum();
         let mut vars = Self { text: String::with_capacity(size), ends: Vec::with_capacity(pairs.len() * 2) };
         for (name, value) in pairs {

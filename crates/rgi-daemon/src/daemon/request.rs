@@ -8,13 +8,15 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body::{Frame, SizeHint};
-use rgi_core::headers::apply_response_rules;
-use rgi_core::{call_guarded, Body, Deployment, Environ, Error, Request};
+use rgi_core::{Body, Deployment, Error, Request};
 use rgi_fastcgi::{Params, ParamsError};
+use rgi_gateway::call_guarded;
 use tokio::sync::mpsc;
 
 use super::conn::Done;
-use super::response::{plain, send};
+use rgi_gateway::respond::plain;
+
+use super::response::send;
 use super::stream::Writer;
 use super::{DaemonConfig, Shared};
 
@@ -72,7 +74,7 @@ pub(super) fn build(
     params: &Params,
     stdin: Stdin,
 ) -> Result<Request, (StatusCode, String)> {
-    let (head, environ) = Environ::from_cgi(params.iter(), Arc::clone(deployment))
+    let (head, environ) = rgi_gateway::cgi::from_vars(params.iter(), Arc::clone(deployment))
         .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
     // The limits embedded mode applies to a client, applied to what the
     // front passed (SRV-2).
@@ -114,7 +116,7 @@ pub(super) fn build(
         Stdin::Streaming(rx) => Body::wrap(StdinBody { rx, declared, received: 0 }),
     };
     let body = match config.max_body_bytes {
-        Some(max) => body.limit(max),
+        Some(max) => rgi_gateway::limit(body, max),
         None => body,
     };
     Ok(Request::new(http::Request::from_parts(head, body), environ))
@@ -138,38 +140,11 @@ async fn call(shared: &Shared, request: Request) -> (rgi_core::Response, Method)
     let _permit = shared.permits.acquire().await;
     let mut response = match call_guarded(&*shared.app, request).await {
         Ok(response) => response,
-        Err(err) => {
-            let status = err.status();
-            if err.is_app() || err.is_panic() || status == StatusCode::INTERNAL_SERVER_ERROR {
-                // ERR-1, ERR-2: logged with its request; the body says nothing of it.
-                tracing::error!(%method, %target, error = %err, "application error; answering 500");
-            } else {
-                tracing::warn!(%method, %target, error = %err, status = status.as_u16(), "request failed");
-            }
-            return (plain(status, failure_message(status)), method);
-        }
+        // ERR-1, ERR-2: logged with its request; the body says nothing of it.
+        Err(err) => return (rgi_gateway::respond::failed(&err, &method, &target), method),
     };
-    match apply_response_rules(&mut response, &method) {
-        Ok(applied) => {
-            if !applied.removed.is_empty() {
-                tracing::warn!(%method, %target, headers = ?applied.removed, "application set hop-by-hop headers; removed them");
-            }
-            (response, method)
-        }
-        Err(problem) => {
-            tracing::error!(%method, %target, %problem, "the application returned an invalid response; answering 500");
-            (plain(StatusCode::INTERNAL_SERVER_ERROR, "the application returned an invalid response"), method)
-        }
-    }
-}
-
-fn failure_message(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "request body exceeds the limit",
-        StatusCode::REQUEST_TIMEOUT => "request body not received in time",
-        StatusCode::BAD_REQUEST => "malformed request body",
-        _ => "the application failed to answer",
-    }
+    rgi_gateway::respond::finish(&mut response, &method, &target);
+    (response, method)
 }
 
 /// What a body that does not match its `CONTENT_LENGTH` is told (FCGI-8).
@@ -202,14 +177,14 @@ impl http_body::Body for StdinBody {
                 let received = received + data.len() as u64;
                 self.received = received;
                 if declared.is_some_and(|len| received > len) {
-                    Some(Err(Error::bad_request(length_mismatch(declared, received))))
+                    Some(Err(rgi_core::server_error::bad_request(length_mismatch(declared, received))))
                 } else {
                     Some(Ok(Frame::data(data)))
                 }
             }
             // STDIN ended: a short body must not pass for a whole one.
             None if declared.is_some_and(|len| received != len) => {
-                Some(Err(Error::bad_request(length_mismatch(declared, received))))
+                Some(Err(rgi_core::server_error::bad_request(length_mismatch(declared, received))))
             }
             None => None,
         })

@@ -2,26 +2,16 @@
 
 use bytes::{BufMut, BytesMut};
 use futures_util::FutureExt;
-use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode};
 use http_body::Body as _;
-use rgi_core::{Body, Response};
+use rgi_core::Response;
 use rgi_fastcgi::{encode_empty, encode_end_request, encode_stream, ProtocolStatus, RecordType};
 
 use super::stream::{write, Writer};
 
 /// Flush once this much is buffered even if more frames are ready.
 const FLUSH_AT: usize = 64 * 1024;
-
-/// A response the daemon makes itself: a status and a line naming the
-/// problem.
-pub(crate) fn plain(status: StatusCode, message: &str) -> Response {
-    let text = format!("{} {}: {message}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
-    let mut response = Response::new(Body::from(text));
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
-}
 
 /// The CGI response head: `Status:` then the fields, then a blank line.
 fn head(response: &Response, out: &mut BytesMut) {
@@ -85,7 +75,7 @@ pub(crate) async fn send(id: u16, response: Response, method: &Method, writer: &
                 // Trailers cannot travel over FastCGI: dropped (BODY-8).
             }
             Some(Err(err)) => {
-                tracing::error!(%method, error = %err, "response body failed after the head was sent");
+                tracing::error!(%method, error = %rgi_gateway::respond::Report(&err), "response body failed after the head was sent");
                 if !out.is_empty() {
                     let _ = write(writer, &out).await;
                 }

@@ -19,7 +19,9 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
 
 use super::conn::{connect, Conn};
-use super::{plain, Backend, Group, PoolEvent, Slot};
+use rgi_gateway::respond::plain;
+
+use super::{Backend, Group, PoolEvent, Slot};
 
 /// FastCGI request id: one request per connection at a time.
 const ID: u16 = 1;
@@ -39,7 +41,7 @@ pub(crate) async fn forward(group: &Arc<Group>, mut slot: Slot, request: Request
     let mut out = BytesMut::with_capacity(1024);
     encode_begin_request(&mut out, ID, Role::Responder, true);
     encode_stream_with(&mut out, RecordType::Params, ID, |buf| {
-        environ.for_each_cgi_var(&head, |name, value| encode_pair(buf, name.as_bytes(), value));
+        rgi_gateway::cgi::for_each_var(&environ, &head, |name, value| encode_pair(buf, name.as_bytes(), value));
     });
     encode_empty(&mut out, RecordType::Params, ID);
     let bodiless = body.is_end_stream();
@@ -173,8 +175,8 @@ async fn attempt(
                 continue;
             }
             Err(HeadError::Body(err)) => {
-                let status = err.status();
-                tracing::warn!(group = %group.name, error = %err, "request body failed while forwarding");
+                let status = rgi_gateway::respond::status_of(&err);
+                tracing::warn!(group = %group.name, error = %rgi_gateway::respond::Report(&err), "request body failed while forwarding");
                 Ok(Answer::Refused(plain(status, "the request body could not be read")))
             }
             Err(err) => {
@@ -207,7 +209,7 @@ async fn pump(mut write: WriteHalf<Conn>, mut body: Body) -> Result<WriteHalf<Co
                 if let Some(data) = frame.data_ref() {
                     out.clear();
                     encode_stream(&mut out, RecordType::Stdin, ID, data);
-                    write.write_all(&out).await.map_err(Error::io)?;
+                    write.write_all(&out).await.map_err(Error::from)?;
                 }
             }
             Some(Err(err)) => {
@@ -222,7 +224,7 @@ async fn pump(mut write: WriteHalf<Conn>, mut body: Body) -> Result<WriteHalf<Co
     }
     out.clear();
     encode_empty(&mut out, RecordType::Stdin, ID);
-    write.write_all(&out).await.map_err(Error::io)?;
+    write.write_all(&out).await.map_err(Error::from)?;
     Ok(write)
 }
 
@@ -505,7 +507,7 @@ impl http_body::Body for FrontBody {
             this.settle();
             if let Some(err) = this.broken.take() {
                 this.done = true;
-                return Poll::Ready(Some(Err(Error::closed(Some(err.into())))));
+                return Poll::Ready(Some(Err(rgi_core::server_error::upstream(err))));
             }
             if !this.pending.is_empty() || this.done {
                 continue;
@@ -516,14 +518,14 @@ impl http_body::Body for FrontBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(err)) => {
                     this.done = true;
-                    return Poll::Ready(Some(Err(Error::closed(Some(err.into())))));
+                    return Poll::Ready(Some(Err(rgi_core::server_error::upstream(err))));
                 }
                 Poll::Ready(Ok(0)) => {
                     // The daemon died mid-response: the client must see a
                     // cut-off body, not a complete one (BODY-6).
                     this.done = true;
                     let cause = "the daemon closed the connection mid-response";
-                    return Poll::Ready(Some(Err(Error::closed(Some(cause.into())))));
+                    return Poll::Ready(Some(Err(rgi_core::server_error::upstream(cause))));
                 }
                 Poll::Ready(Ok(_)) => {}
             }

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use rgi_core::{async_trait, Application, Body, Error, Request, Response};
+use rgi_core::{async_trait, Application, Error, Request, Response};
+use rgi_gateway::respond::plain;
 use tokio::sync::{mpsc, Notify};
 
 mod conn;
@@ -519,15 +520,4 @@ impl Application for Pool {
         };
         Ok(exchange::forward(group, slot, request).await)
     }
-}
-
-/// A response the pool makes itself, naming the problem.
-pub(crate) fn plain(status: StatusCode, message: &str) -> Response {
-    let text = format!("{} {}: {message}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
-    let mut response = Response::new(Body::from(text));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
 }

@@ -259,7 +259,7 @@ pub(crate) fn environ_app() -> impl Application {
         let (http_req, env) = req.into_parts();
         let (head, body) = http_req.into_parts();
         let mut out = String::new();
-        env.for_each_cgi_var(&head, |n, v| {
+        rgi_gateway::cgi::for_each_var(&env, &head, |n, v| {
             out.push_str(&format!("{n}={}\n", String::from_utf8_lossy(v)));
         });
         let d = env.deployment();

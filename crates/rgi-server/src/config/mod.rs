@@ -46,15 +46,12 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// It is not valid TOML or does not have the expected shape.
-    #[error("{path}:{line}:{column}: {message}")]
+    #[error("{path}: {message}")]
     Syntax {
         /// The file.
         path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong.
+        /// What is wrong, where (toml's report: line, column and the line
+        /// itself with a caret under the place).
         message: String,
     },
     /// It is well-formed but does not make sense.
@@ -201,12 +198,9 @@ impl Config {
     /// Parses and checks configuration text; `path` names it and anchors
     /// its relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let file: File = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start).min(text.len());
-            let before = &text[..offset];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            ConfigError::Syntax { path: path.to_path_buf(), line, column, message: e.message().trim_end().to_string() }
+        let file: File = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
         })?;
         let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
@@ -316,7 +310,7 @@ impl Config {
                 (None, Some(dir)) => MountTarget::Static(relative(dir)),
                 _ => return Err(invalid(format!("mount {:?} needs exactly one of `group` and `static`", m.prefix))),
             };
-            rgi_core::path::validate_prefix(&m.prefix).map_err(|e| invalid(format!("mount: {e}")))?;
+            rgi_gateway::path::validate_prefix(&m.prefix).map_err(|e| invalid(format!("mount: {e}")))?;
             mounts.push((m.prefix.clone(), target));
         }
         if let Some(group) = &file.server.socket_group {

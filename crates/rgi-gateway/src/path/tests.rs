@@ -1,5 +1,7 @@
 use proptest::prelude::*;
 
+use rgi_core::path::{decode, decode_segment};
+
 use super::*;
 
 fn split(target: &str, prefix: &str) -> Option<(String, String)> {

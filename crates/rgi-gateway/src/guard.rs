@@ -6,11 +6,9 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 
-use crate::application::Application;
-use crate::error::Error;
-use crate::request::{Request, Response};
+use rgi_core::{server_error, Application, Error, Request, Response};
 
-/// Calls `app`, turning a panic into [`Error::is_panic`]: what every server
+/// Calls `app`, turning a panic into [`Error::is_panic`](rgi_core::Error::is_panic): what every server
 /// does so that a panicking request ends in a `500` and nothing else is
 /// lost (ERR-2).
 ///
@@ -24,7 +22,7 @@ pub fn call_guarded<'a, A: Application + ?Sized>(
     async move {
         match call.await {
             Ok(result) => result,
-            Err(payload) => Err(Error::panic(panic_message(&*payload))),
+            Err(payload) => Err(server_error::panic(panic_message(&*payload))),
         }
     }
 }

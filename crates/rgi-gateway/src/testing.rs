@@ -1,4 +1,13 @@
 //! Requests without a server, for tests and middleware.
+//!
+//! ```
+//! use rgi_core::Body;
+//! use rgi_gateway::testing::RequestBuilder;
+//!
+//! let req = RequestBuilder::new().uri("/hello?name=rgi").body(Body::empty()).unwrap();
+//! assert_eq!(req.environ().path_info(), "/hello");
+//! assert_eq!(req.environ().query_string(), "name=rgi");
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,24 +15,23 @@ use std::sync::Arc;
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Uri, Version};
 
-use crate::body::Body;
-use crate::environ::{Connection, Deployment, Environ, Mode, Scheme};
-use crate::error::Error;
+use rgi_core::{server_error, Body, Deployment, Error, Mode, Request, Scheme, Settings};
+
+use crate::environ::{from_http, Connection};
 use crate::path::{validate_prefix, RequestTarget};
-use crate::request::Request;
-use crate::settings::Settings;
 
 /// Builds a [`Request`] the way a server would, by the same rules
-/// ([`Environ::from_http`]), without a socket.
+/// ([`from_http`]), without a socket.
 ///
 /// Defaults: `GET /`, HTTP/1.1, `Host: localhost` when no Host is given,
 /// the root mount, client `127.0.0.1:40000`, server `127.0.0.1:80`,
 /// http, embedded mode with empty settings.
 ///
 /// ```
-/// use rgi_core::{Body, Request};
+/// use rgi_gateway::testing::RequestBuilder;
+/// use rgi_core::Body;
 ///
-/// let req = Request::builder()
+/// let req = RequestBuilder::new()
 ///     .method("POST")
 ///     .uri("/app/items%2F1?x")
 ///     .mount("/app")
@@ -43,7 +51,8 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
-    pub(crate) fn new() -> Self {
+    /// `GET /` with the defaults above.
+    pub fn new() -> Self {
         Self {
             inner: http::Request::builder(),
             mount: String::new(),
@@ -99,7 +108,7 @@ impl RequestBuilder {
     pub fn mount(mut self, prefix: &str) -> Self {
         match validate_prefix(prefix) {
             Ok(p) => self.mount = p,
-            Err(e) => self.error = Some(Error::bad_request(e)),
+            Err(e) => self.error = Some(server_error::bad_request(e)),
         }
         self
     }
@@ -141,14 +150,19 @@ impl RequestBuilder {
         {
             head.headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
         }
-        let target = RequestTarget::from_uri(&head.uri).map_err(Error::bad_request)?;
+        let target = RequestTarget::from_uri(&head.uri).map_err(server_error::bad_request)?;
         let split = target
             .mount_split(&self.mount)
-            .ok_or_else(|| Error::bad_request(format!("path is not under the mount prefix {:?}", self.mount)))?;
+            .ok_or_else(|| server_error::bad_request(format!("path is not under the mount prefix {:?}", self.mount)))?;
         let deployment =
             self.deployment.unwrap_or_else(|| Arc::new(Deployment::new(Mode::Embedded, Arc::new(Settings::empty()))));
-        let environ =
-            Environ::from_http(&mut head, target, split, &self.conn, deployment).map_err(Error::bad_request)?;
+        let environ = from_http(&mut head, target, split, &self.conn, deployment).map_err(server_error::bad_request)?;
         Ok(Request::new(http::Request::from_parts(head, body), environ))
+    }
+}
+
+impl Default for RequestBuilder {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -207,7 +207,7 @@ pub struct AppliedRules {
 /// (HDR-5), a Content-Length that is not a number or disagrees with a body
 /// of known size (APP-6).
 pub fn apply_response_rules(
-    response: &mut http::Response<crate::Body>,
+    response: &mut http::Response<rgi_core::Body>,
     method: &Method,
 ) -> Result<AppliedRules, ResponseProblem> {
     use http_body::Body as _;
@@ -234,12 +234,12 @@ pub fn apply_response_rules(
                 response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             }
         }
-        *response.body_mut() = crate::Body::empty();
+        *response.body_mut() = rgi_core::Body::empty();
     } else if status == StatusCode::NO_CONTENT {
         response.headers_mut().remove(header::CONTENT_LENGTH);
-        *response.body_mut() = crate::Body::empty();
+        *response.body_mut() = rgi_core::Body::empty();
     } else if status == StatusCode::NOT_MODIFIED {
-        *response.body_mut() = crate::Body::empty();
+        *response.body_mut() = rgi_core::Body::empty();
     }
     let declared = match response.headers().get(header::CONTENT_LENGTH) {
         None => None,

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use axum::extract::Path;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use rgi_core::tower::{from_service, into_service, OriginalUri};
 use rgi_core::{from_fn, Application, Body, Environ, Request};
+use rgi_gateway::testing::RequestBuilder;
+use rgi_gateway::tower::{from_service, into_service, OriginalUri};
 use tower::{Service, ServiceExt};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -41,13 +42,13 @@ fn axum_router_runs_as_an_application() {
     // APP-8
     rt().block_on(async {
         let app = from_service(router());
-        let req = Request::builder().uri("/").body(Body::empty()).unwrap();
+        let req = RequestBuilder::new().uri("/").body(Body::empty()).unwrap();
         assert_eq!(call(&app, req).await, (200, "Hello, World!".into()));
-        let req = Request::builder().uri("/items/a%20b").body(Body::empty()).unwrap();
+        let req = RequestBuilder::new().uri("/items/a%20b").body(Body::empty()).unwrap();
         assert_eq!(call(&app, req).await, (200, "item a b".into()));
-        let req = Request::builder().method("POST").uri("/echo").body(Body::from("payload")).unwrap();
+        let req = RequestBuilder::new().method("POST").uri("/echo").body(Body::from("payload")).unwrap();
         assert_eq!(call(&app, req).await, (200, "payload".into()));
-        let req = Request::builder().uri("/nope").body(Body::empty()).unwrap();
+        let req = RequestBuilder::new().uri("/nope").body(Body::empty()).unwrap();
         assert_eq!(call(&app, req).await.0, 404);
     });
 }
@@ -64,7 +65,7 @@ fn mounted_router_sees_paths_relative_to_its_mount() {
                 resp
             },
         )));
-        let req = Request::builder().uri("/api/where?q=1").mount("/api").body(Body::empty()).unwrap();
+        let req = RequestBuilder::new().uri("/api/where?q=1").mount("/api").body(Body::empty()).unwrap();
         let resp = app.call(req).await.unwrap();
         assert_eq!(resp.headers()["x-original"], "/api/where?q=1");
         let body = resp.into_body().collect(1024).await.unwrap();
@@ -81,7 +82,7 @@ fn service_fn_runs_as_an_application() {
             Ok::<_, Infallible>(http::Response::new(Body::from(format!("{n} bytes"))))
         });
         let app = from_service(svc);
-        let req = Request::builder().method("PUT").uri("/").body(Body::from("12345")).unwrap();
+        let req = RequestBuilder::new().method("PUT").uri("/").body(Body::from("12345")).unwrap();
         assert_eq!(call(&app, req).await, (200, "5 bytes".into()));
     });
 }
@@ -104,10 +105,10 @@ fn application_runs_as_a_tower_service() {
         assert_eq!(resp.into_body().collect(100).await.unwrap(), "at /ok");
         let resp = ServiceExt::<http::Request<Body>>::ready(&mut svc).await.unwrap().call(get("/fail")).await.unwrap();
         assert_eq!(resp.status(), 500);
-        assert!(resp.extensions().get::<rgi_core::tower::AppError>().unwrap().0.is_app());
+        assert!(resp.extensions().get::<rgi_gateway::tower::AppError>().unwrap().0.is_app());
         let resp = ServiceExt::<http::Request<Body>>::ready(&mut svc).await.unwrap().call(get("/panic")).await.unwrap();
         assert_eq!(resp.status(), 500);
-        assert!(resp.extensions().get::<rgi_core::tower::AppError>().unwrap().0.is_panic());
+        assert!(resp.extensions().get::<rgi_gateway::tower::AppError>().unwrap().0.is_panic());
         // No Host on HTTP/1.1: the environ cannot be derived (ENV-6).
         let bad = http::Request::builder().uri("/").body(Body::empty()).unwrap();
         assert_eq!(

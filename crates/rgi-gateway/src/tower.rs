@@ -3,7 +3,7 @@
 //! `tower::Service` (APP-8, APP-9). An axum `Router` runs under rgi as it is.
 //!
 //! ```
-//! use rgi_core::tower::{from_service, into_service};
+//! use rgi_gateway::tower::{from_service, into_service};
 //!
 //! let router = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
 //! let app = from_service(router); // an rgi Application
@@ -16,18 +16,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use http::{StatusCode, Uri};
+use http::Uri;
+use rgi_core::async_trait;
 use tower_service::Service;
 
-use crate::application::Application;
-use crate::body::{into_error, Body};
-use crate::environ::{Deployment, Environ, Mode};
-use crate::error::{BoxError, Error};
+use rgi_core::{Application, Body, BoxError, Deployment, Environ, Error, Mode, Request, Response, Settings};
+
 use crate::guard::call_guarded;
-use crate::request::{Request, Response};
-use crate::settings::Settings;
+use crate::respond::error_response;
 
 /// The request target as the server received it, when [`ServiceApp`]
 /// rewrote the URI to be relative to the mount (like axum's `OriginalUri`).
@@ -63,13 +60,13 @@ where
 {
     async fn call(&self, request: Request) -> Result<Response, Error> {
         let mut service = self.service.clone();
-        poll_fn(|cx| service.poll_ready(cx)).await.map_err(into_error)?;
+        poll_fn(|cx| service.poll_ready(cx)).await.map_err(Error::new)?;
         let mounted = !request.environ().script_name().is_empty();
         let mut request = request.into_http();
         if mounted {
             relative_to_mount(&mut request);
         }
-        let response = service.call(request).await.map_err(into_error)?;
+        let response = service.call(request).await.map_err(Error::new)?;
         Ok(response.map(Body::wrap))
     }
 }
@@ -100,7 +97,7 @@ pub fn into_service<A: Application + ?Sized>(app: Arc<A>) -> AppService<A> {
 ///
 /// The request's [`Environ`] is taken from its extensions when an rgi
 /// server put it there, and otherwise derived from the request
-/// ([`Environ::derive`]); a request from which none can be derived gets a
+/// ([`derive`](crate::environ::derive)); a request from which none can be derived gets a
 /// `400`. Errors and panics become a `500` as under an rgi server, so the
 /// service's error type is `Infallible` (what axum's `nest_service` wants);
 /// the [`Error`] rides in the response's extensions for logging.
@@ -142,18 +139,18 @@ where
         let (mut head, body) = request.into_parts();
         let environ = match head.extensions.remove::<Environ>() {
             Some(environ) => Ok(environ),
-            None => Environ::derive(&mut head, Arc::clone(&self.deployment)),
+            None => crate::environ::derive(&mut head, Arc::clone(&self.deployment)),
         };
         let app = Arc::clone(&self.app);
         Box::pin(async move {
             let environ = match environ {
                 Ok(environ) => environ,
-                Err(err) => return Ok(error_response(StatusCode::BAD_REQUEST, Error::bad_request(err))),
+                Err(err) => return Ok(with_error(rgi_core::server_error::bad_request(err))),
             };
             let request = Request::new(http::Request::from_parts(head, Body::wrap(body)), environ);
             Ok(match call_guarded(&*app, request).await {
                 Ok(response) => response,
-                Err(err) => error_response(err.status(), err),
+                Err(err) => with_error(err),
             })
         })
     }
@@ -163,12 +160,9 @@ where
 #[derive(Debug, Clone)]
 pub struct AppError(pub Arc<Error>);
 
-fn error_response(status: StatusCode, err: Error) -> http::Response<Body> {
-    let mut response = http::Response::new(Body::from(status.canonical_reason().unwrap_or("Error")));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+/// The answer to a failed call, carrying the error for the log.
+fn with_error(err: Error) -> http::Response<Body> {
+    let mut response = error_response(&err);
     response.extensions_mut().insert(AppError(Arc::new(err)));
     response
 }

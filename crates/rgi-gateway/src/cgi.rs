@@ -19,7 +19,7 @@
 //! | `HTTP_<NAME>` | each other header: upper-cased, `-` as `_` |
 //! | anything else | [`Environ::vars`], unchanged |
 //!
-//! Going back ([`Environ::from_cgi`]), `REQUEST_URI` is authoritative for
+//! Going back ([`from_vars`]), `REQUEST_URI` is authoritative for
 //! the path when present: PATH_INFO is derived from it and SCRIPT_NAME,
 //! so the decoding rules are rgi's whatever the front did (CGI-3).
 
@@ -30,7 +30,10 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Uri, Version};
 
-use super::{Deployment, Environ, RequestError, Scheme, ServerName, Vars};
+use rgi_core::environ::{EnvironParts, ServerName, Vars};
+use rgi_core::{Deployment, Environ, Scheme};
+
+use crate::environ::{parse_host, RequestError};
 use crate::headers::sanitize_request_headers;
 use crate::path::{self, RequestTarget};
 
@@ -76,188 +79,190 @@ pub fn var_to_header(name: &str) -> Option<HeaderName> {
     var_bytes_to_header(name.as_bytes())
 }
 
-impl Environ {
-    /// Calls `f` with each CGI variable of a request (CGI-1, CGI-2), in the
-    /// order of the table in [the module docs](self).
-    pub fn for_each_cgi_var(&self, head: &Parts, mut f: impl FnMut(&str, &[u8])) {
-        f("GATEWAY_INTERFACE", b"CGI/1.1");
-        f("REQUEST_METHOD", head.method.as_str().as_bytes());
-        match head.uri.path_and_query() {
-            Some(pq) => f("REQUEST_URI", pq.as_str().as_bytes()),
-            None => f("REQUEST_URI", self.target.raw_path().as_bytes()),
-        }
-        f("SCRIPT_NAME", self.script_name().as_bytes());
-        f("PATH_INFO", self.path_info().as_bytes());
-        f("QUERY_STRING", self.query_string().as_bytes());
-        f("SERVER_NAME", self.server_name().as_bytes());
-        f("SERVER_PORT", itoa(self.server_port).as_bytes());
-        f("SERVER_PROTOCOL", protocol_name(head.version).as_bytes());
-        if let Some(remote) = self.remote {
-            let mut buf = [0u8; 64];
-            f("REMOTE_ADDR", ip_text(remote.ip(), &mut buf));
-            f("REMOTE_PORT", itoa(remote.port()).as_bytes());
-        }
-        f("REQUEST_SCHEME", self.scheme.as_str().as_bytes());
-        if self.scheme == Scheme::Https {
-            f("HTTPS", b"on");
-        }
-        let mut name_buf = String::with_capacity(32);
-        let mut joined = Vec::new();
-        for name in head.headers.keys() {
-            header_to_var(name, &mut name_buf);
-            let mut values = head.headers.get_all(name).iter();
-            let first = values.next().map_or(&b""[..], HeaderValue::as_bytes);
-            match values.next() {
-                None => f(&name_buf, first),
-                Some(second) => {
-                    // Not sanitised: join here as sanitising would (HDR-3).
-                    let sep: &[u8] = if name == header::COOKIE { b"; " } else { b", " };
-                    joined.clear();
-                    joined.extend_from_slice(first);
-                    for v in std::iter::once(second).chain(values) {
-                        joined.extend_from_slice(sep);
-                        joined.extend_from_slice(v.as_bytes());
-                    }
-                    f(&name_buf, &joined);
+/// Calls `f` with each CGI variable of a request (CGI-1, CGI-2), in the
+/// order of the table in [the module docs](self).
+pub fn for_each_var(environ: &Environ, head: &Parts, mut f: impl FnMut(&str, &[u8])) {
+    f("GATEWAY_INTERFACE", b"CGI/1.1");
+    f("REQUEST_METHOD", head.method.as_str().as_bytes());
+    match head.uri.path_and_query() {
+        Some(pq) => f("REQUEST_URI", pq.as_str().as_bytes()),
+        None => f("REQUEST_URI", environ.target().path().as_bytes()),
+    }
+    f("SCRIPT_NAME", environ.script_name().as_bytes());
+    f("PATH_INFO", environ.path_info().as_bytes());
+    f("QUERY_STRING", environ.query_string().as_bytes());
+    f("SERVER_NAME", environ.server_name().as_bytes());
+    f("SERVER_PORT", itoa(environ.server_port()).as_bytes());
+    f("SERVER_PROTOCOL", protocol_name(head.version).as_bytes());
+    if let Some(remote) = environ.remote_addr() {
+        let mut buf = [0u8; 64];
+        f("REMOTE_ADDR", ip_text(remote.ip(), &mut buf));
+        f("REMOTE_PORT", itoa(remote.port()).as_bytes());
+    }
+    f("REQUEST_SCHEME", environ.url_scheme().as_str().as_bytes());
+    if environ.url_scheme() == Scheme::Https {
+        f("HTTPS", b"on");
+    }
+    let mut name_buf = String::with_capacity(32);
+    let mut joined = Vec::new();
+    for name in head.headers.keys() {
+        header_to_var(name, &mut name_buf);
+        let mut values = head.headers.get_all(name).iter();
+        let first = values.next().map_or(&b""[..], HeaderValue::as_bytes);
+        match values.next() {
+            None => f(&name_buf, first),
+            Some(second) => {
+                // Not sanitised: join here as sanitising would (HDR-3).
+                let sep: &[u8] = if name == header::COOKIE { b"; " } else { b", " };
+                joined.clear();
+                joined.extend_from_slice(first);
+                for v in std::iter::once(second).chain(values) {
+                    joined.extend_from_slice(sep);
+                    joined.extend_from_slice(v.as_bytes());
                 }
+                f(&name_buf, &joined);
             }
-        }
-        for (name, value) in self.vars.iter() {
-            f(name, value.as_bytes());
         }
     }
-
-    /// The CGI variables of a request as a list (CGI-1).
-    pub fn to_cgi(&self, head: &Parts) -> Vec<(String, Vec<u8>)> {
-        let mut out = Vec::with_capacity(16 + head.headers.keys_len());
-        self.for_each_cgi_var(head, |n, v| out.push((n.to_string(), v.to_vec())));
-        out
+    for (name, value) in environ.vars().iter() {
+        f(name, value.as_bytes());
     }
+}
 
-    /// Rebuilds a request head and its gateway variables from CGI variables,
-    /// as a FastCGI daemon does (CGI-3 to CGI-5).
-    ///
-    /// `REQUEST_METHOD` is required. `REQUEST_URI`, when present, gives the
-    /// path: PATH_INFO is what follows SCRIPT_NAME in it, decoded by rgi's
-    /// rules. Without it, SCRIPT_NAME and PATH_INFO are taken as decoded and
-    /// re-encoded. Headers come from `HTTP_*`, `CONTENT_TYPE` and
-    /// `CONTENT_LENGTH` (empty values mean absent) and are sanitised like an
-    /// HTTP server's (`HTTP_PROXY` never becomes a header). Variables rgi does
-    /// not know are kept in [`Environ::vars`].
-    pub fn from_cgi<I, N, V>(vars: I, deployment: Arc<Deployment>) -> Result<(Parts, Environ), RequestError>
-    where
-        I: IntoIterator<Item = (N, V)>,
-        N: AsRef<[u8]>,
-        V: AsRef<[u8]>,
-    {
-        let mut cgi = Known::default();
-        let mut headers = HeaderMap::new();
-        let mut extra = Vec::new();
-        for (name, value) in vars {
-            let value = match cgi.take(name.as_ref(), value) {
-                Ok(()) => continue,
-                Err(value) => value,
-            };
-            let (name_bytes, value_bytes) = (name.as_ref(), value.as_ref());
-            // nginx sends the body's framing twice, as CONTENT_* and as
-            // HTTP_CONTENT_*: the CGI variables are the ones that count.
-            if name_bytes == b"HTTP_CONTENT_TYPE" || name_bytes == b"HTTP_CONTENT_LENGTH" {
-                continue;
-            }
-            let is_header =
-                name_bytes.starts_with(b"HTTP_") || name_bytes == b"CONTENT_TYPE" || name_bytes == b"CONTENT_LENGTH";
-            if !is_header {
-                // Kept as text; bytes that are not UTF-8 become U+FFFD.
-                extra.push((name, value));
-                continue;
-            }
-            if value_bytes.is_empty() && !name_bytes.starts_with(b"HTTP_") {
-                continue;
-            }
-            if name_bytes == b"CONTENT_LENGTH" {
-                match trim_ows(value_bytes) {
-                    // Caddy's way of saying "chunked, length unknown" (CGI-7).
-                    b"-1" => continue,
-                    digits if !digits.is_empty() && digits.len() <= 19 && digits.iter().all(u8::is_ascii_digit) => {}
-                    _ => return Err(bad_var(name_bytes, "not a decimal length")),
-                }
-            }
-            let header =
-                var_bytes_to_header(name_bytes).ok_or_else(|| bad_var(name_bytes, "not a valid header name"))?;
-            // A front may pass a value with the whitespace around it, which
-            // is not part of a field value (RFC 9110 5.5).
-            let field = HeaderValue::from_bytes(trim_ows(value_bytes))
-                .map_err(|_| bad_var(name_bytes, "value has forbidden bytes"))?;
-            headers.append(header, field);
+/// The CGI variables of a request as a list (CGI-1).
+pub fn to_vars(environ: &Environ, head: &Parts) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::with_capacity(16 + head.headers.keys_len());
+    for_each_var(environ, head, |n, v| out.push((n.to_string(), v.to_vec())));
+    out
+}
+
+/// Rebuilds a request head and its gateway variables from CGI variables,
+/// as a FastCGI daemon does (CGI-3 to CGI-5).
+///
+/// `REQUEST_METHOD` is required. `REQUEST_URI`, when present, gives the
+/// path: PATH_INFO is what follows SCRIPT_NAME in it, decoded by rgi's
+/// rules. Without it, SCRIPT_NAME and PATH_INFO are taken as decoded and
+/// re-encoded. Headers come from `HTTP_*`, `CONTENT_TYPE` and
+/// `CONTENT_LENGTH` (empty values mean absent) and are sanitised like an
+/// HTTP server's (`HTTP_PROXY` never becomes a header). Variables rgi does
+/// not know are kept in [`Environ::vars`].
+pub fn from_vars<I, N, V>(vars: I, deployment: Arc<Deployment>) -> Result<(Parts, Environ), RequestError>
+where
+    I: IntoIterator<Item = (N, V)>,
+    N: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let mut cgi = Known::default();
+    let mut headers = HeaderMap::new();
+    let mut extra = Vec::new();
+    for (name, value) in vars {
+        let value = match cgi.take(name.as_ref(), value) {
+            Ok(()) => continue,
+            Err(value) => value,
+        };
+        let (name_bytes, value_bytes) = (name.as_ref(), value.as_ref());
+        // nginx sends the body's framing twice, as CONTENT_* and as
+        // HTTP_CONTENT_*: the CGI variables are the ones that count.
+        if name_bytes == b"HTTP_CONTENT_TYPE" || name_bytes == b"HTTP_CONTENT_LENGTH" {
+            continue;
         }
-        let extra = Vars::from_pairs(extra.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
-        let method = match &cgi.method {
-            Some(m) => Method::from_bytes(m.as_ref()).map_err(|_| bad_var(b"REQUEST_METHOD", "not a valid method"))?,
-            None => return Err(RequestError::MissingVariable("REQUEST_METHOD")),
-        };
-        let version = match &cgi.protocol {
-            Some(p) => parse_protocol(p.as_ref()).ok_or_else(|| bad_var(b"SERVER_PROTOCOL", "unknown protocol"))?,
-            None => Version::HTTP_11,
-        };
-        let scheme = if cgi.https { Scheme::Https } else { Scheme::Http };
-        let (uri, target, script_end) = cgi.target()?;
-
-        let mut head = http::Request::new(()).into_parts().0;
-        head.method = method;
-        head.uri = uri;
-        head.version = version;
-        head.headers = headers;
-        // The Host rule holds behind a front as on a socket (ENV-6).
-        let mut hosts = head.headers.get_all(header::HOST).iter();
-        match (hosts.next(), hosts.next()) {
-            (Some(_), Some(_)) => return Err(RequestError::DuplicateHost),
-            (Some(host), None) => {
-                let text = host
-                    .to_str()
-                    .map_err(|_| RequestError::BadHost(String::from_utf8_lossy(host.as_bytes()).into_owned()))?;
-                super::parse_host(text)?;
-            }
-            // Only when the front says the request was HTTP/1.1.
-            (None, _) if cgi.protocol.is_some() && head.version == Version::HTTP_11 => {
-                return Err(RequestError::MissingHost)
-            }
-            (None, _) => {}
+        let is_header =
+            name_bytes.starts_with(b"HTTP_") || name_bytes == b"CONTENT_TYPE" || name_bytes == b"CONTENT_LENGTH";
+        if !is_header {
+            // Kept as text; bytes that are not UTF-8 become U+FFFD.
+            extra.push((name, value));
+            continue;
         }
-        sanitize_request_headers(&mut head.headers);
-
-        // A SERVER_NAME with a port attached (HAProxy) is the name and a
-        // fallback port; SERVER_PORT, when sent, wins (CGI-8).
-        let (name_only, name_port) = match cgi.server_name.as_ref().map(AsRef::as_ref) {
-            Some(n) if !n.is_empty() => {
-                let text = String::from_utf8_lossy(n);
-                match super::parse_host(&text) {
-                    Ok((len, port)) => (Some(text[..len].to_string()), port),
-                    Err(_) => (Some(text.into_owned()), None),
-                }
+        if value_bytes.is_empty() && !name_bytes.starts_with(b"HTTP_") {
+            continue;
+        }
+        if name_bytes == b"CONTENT_LENGTH" {
+            match trim_ows(value_bytes) {
+                // Caddy's way of saying "chunked, length unknown" (CGI-7).
+                b"-1" => continue,
+                digits if !digits.is_empty() && digits.len() <= 19 && digits.iter().all(u8::is_ascii_digit) => {}
+                _ => return Err(bad_var(name_bytes, "not a decimal length")),
             }
-            _ => (None, None),
-        };
-        let server_port = match cgi.server_port.as_ref().map(AsRef::as_ref) {
-            Some(p) if !p.is_empty() => {
-                let text = std::str::from_utf8(p).ok();
-                text.and_then(|t| t.parse().ok()).ok_or_else(|| bad_var(b"SERVER_PORT", "not a port number"))?
-            }
-            _ => name_port.unwrap_or(scheme.default_port()),
-        };
-        let server_name = match name_only {
-            Some(n) => ServerName::Owned(n),
-            _ => head
-                .headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .and_then(|h| h.parse::<http::uri::Authority>().ok())
-                .map_or_else(|| ServerName::Owned(String::new()), ServerName::Authority),
-        };
-        let remote = cgi.remote();
-        let environ =
-            Environ::assemble(target, script_end, remote, server_name, server_port, scheme, extra, deployment);
-        Ok((head, environ))
+        }
+        let header = var_bytes_to_header(name_bytes).ok_or_else(|| bad_var(name_bytes, "not a valid header name"))?;
+        // A front may pass a value with the whitespace around it, which
+        // is not part of a field value (RFC 9110 5.5).
+        let field = HeaderValue::from_bytes(trim_ows(value_bytes))
+            .map_err(|_| bad_var(name_bytes, "value has forbidden bytes"))?;
+        headers.append(header, field);
     }
+    let extra = Vars::from_pairs(extra.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+    let method = match &cgi.method {
+        Some(m) => Method::from_bytes(m.as_ref()).map_err(|_| bad_var(b"REQUEST_METHOD", "not a valid method"))?,
+        None => return Err(RequestError::MissingVariable("REQUEST_METHOD")),
+    };
+    let version = match &cgi.protocol {
+        Some(p) => parse_protocol(p.as_ref()).ok_or_else(|| bad_var(b"SERVER_PROTOCOL", "unknown protocol"))?,
+        None => Version::HTTP_11,
+    };
+    let scheme = if cgi.https { Scheme::Https } else { Scheme::Http };
+    let (uri, target, script_end) = cgi.target()?;
+
+    let mut head = http::Request::new(()).into_parts().0;
+    head.method = method;
+    head.uri = uri;
+    head.version = version;
+    head.headers = headers;
+    // The Host rule holds behind a front as on a socket (ENV-6).
+    let mut hosts = head.headers.get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => return Err(RequestError::DuplicateHost),
+        (Some(host), None) => {
+            let text = host
+                .to_str()
+                .map_err(|_| RequestError::BadHost(String::from_utf8_lossy(host.as_bytes()).into_owned()))?;
+            parse_host(text)?;
+        }
+        // Only when the front says the request was HTTP/1.1.
+        (None, _) if cgi.protocol.is_some() && head.version == Version::HTTP_11 => {
+            return Err(RequestError::MissingHost)
+        }
+        (None, _) => {}
+    }
+    sanitize_request_headers(&mut head.headers);
+
+    // A SERVER_NAME with a port attached (HAProxy) is the name and a
+    // fallback port; SERVER_PORT, when sent, wins (CGI-8).
+    let (name_only, name_port) = match cgi.server_name.as_ref().map(AsRef::as_ref) {
+        Some(n) if !n.is_empty() => {
+            let text = String::from_utf8_lossy(n);
+            match parse_host(&text) {
+                Ok((len, port)) => (Some(text[..len].to_string()), port),
+                Err(_) => (Some(text.into_owned()), None),
+            }
+        }
+        _ => (None, None),
+    };
+    let server_port = match cgi.server_port.as_ref().map(AsRef::as_ref) {
+        Some(p) if !p.is_empty() => {
+            let text = std::str::from_utf8(p).ok();
+            text.and_then(|t| t.parse().ok()).ok_or_else(|| bad_var(b"SERVER_PORT", "not a port number"))?
+        }
+        _ => name_port.unwrap_or(scheme.default_port()),
+    };
+    let server_name = match name_only {
+        Some(n) => ServerName::new(n),
+        _ => head
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse::<http::uri::Authority>().ok())
+            .map_or_else(ServerName::default, ServerName::from),
+    };
+    let remote = cgi.remote();
+    let mut parts = EnvironParts::new(target.into_path_and_query(), deployment);
+    parts.script_end = script_end;
+    parts.remote = remote;
+    parts.server_name = server_name;
+    parts.server_port = server_port;
+    parts.scheme = scheme;
+    parts.vars = extra;
+    Ok((head, Environ::from_parts(parts)))
 }
 
 /// The header a CGI variable's name stands for, without allocating for
@@ -292,7 +297,7 @@ fn trim_ows(value: &[u8]) -> &[u8] {
     &value[start..end]
 }
 
-/// The CGI variables [`Environ::from_cgi`] interprets, kept as given:
+/// The CGI variables [`from_vars`] interprets, kept as given:
 /// no copy is made of a value until it is needed.
 struct Known<V> {
     method: Option<V>,

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use rgi_core::{async_trait, call_guarded, Application, Body, Error, Request, Response};
+use rgi_core::{async_trait, Application, Body, Error, Request, Response};
+use rgi_gateway::call_guarded;
+use rgi_gateway::respond::status_of;
+use rgi_gateway::testing::RequestBuilder;
 
 struct Counter(std::sync::atomic::AtomicUsize);
 
@@ -32,7 +35,7 @@ fn applications_are_object_safe_and_shared_across_threads() {
     for _ in 0..8 {
         let app = Arc::clone(&app);
         handles.push(rt.spawn(async move {
-            let req = Request::builder().body(Body::empty()).unwrap();
+            let req = RequestBuilder::new().body(Body::empty()).unwrap();
             call_guarded(&*app, req).await
         }));
     }
@@ -57,10 +60,10 @@ fn panic_messages_are_kept() {
         }
         Ok(http::Response::new(Body::empty()))
     });
-    let err = rt().block_on(call_guarded(&app, Request::builder().body(Body::empty()).unwrap())).unwrap_err();
+    let err = rt().block_on(call_guarded(&app, RequestBuilder::new().body(Body::empty()).unwrap())).unwrap_err();
     assert!(err.is_panic());
     assert_eq!(err.to_string(), "application panicked: exploded at 42");
-    assert_eq!(err.status(), 500);
+    assert_eq!(status_of(&err), 500);
 }
 
 #[test]
@@ -74,7 +77,7 @@ fn error_is_opaque_and_small() {
 #[test]
 fn requests_round_trip_through_http_types() {
     // APP-2
-    let req = Request::builder().uri("/a?b").mount("/a").body(Body::from("x")).unwrap();
+    let req = RequestBuilder::new().uri("/a?b").mount("/a").body(Body::from("x")).unwrap();
     let http_req = req.into_http();
     assert!(http_req.extensions().get::<rgi_core::Environ>().is_some());
     let req = Request::from_http(http_req).unwrap();
@@ -86,8 +89,23 @@ fn requests_round_trip_through_http_types() {
 #[test]
 fn builder_refuses_what_a_server_refuses() {
     // ENV-6, PATH-3
-    let no_host = Request::builder().uri("http://h/x").version(http::Version::HTTP_11).body(Body::empty());
+    let no_host = RequestBuilder::new().uri("http://h/x").version(http::Version::HTTP_11).body(Body::empty());
     assert!(no_host.is_ok(), "absolute-form needs no Host");
-    let bad_mount = Request::builder().uri("/b").mount("/a").body(Body::empty());
+    let bad_mount = RequestBuilder::new().uri("/b").mount("/a").body(Body::empty());
     assert!(bad_mount.unwrap_err().is_bad_request());
+}
+
+#[test]
+fn errors_keep_their_kind_when_passed_on() {
+    // ERR-5: a body error an application returns with `?`, or wraps again,
+    // is still answered by its own status.
+    let rt = rt();
+    let app = rgi_core::from_fn(|req: Request| async move {
+        let body = req.into_body().collect(4).await.map_err(Error::new)?;
+        Ok(http::Response::new(Body::from(body)))
+    });
+    let req = RequestBuilder::new().method("POST").body(Body::from("too long")).unwrap();
+    let err = rt.block_on(call_guarded(&app, req)).unwrap_err();
+    assert!(err.is_body_too_large(), "{err:?}");
+    assert_eq!(status_of(&err), 413);
 }

@@ -4,8 +4,10 @@ use std::sync::Arc;
 use http::{HeaderValue, Method, Version};
 use proptest::prelude::*;
 
+use rgi_core::{Mode, Settings};
+
 use super::*;
-use crate::settings::Settings;
+use crate::cgi;
 
 fn deployment() -> Arc<Deployment> {
     Arc::new(Deployment::new(Mode::Embedded, Arc::new(Settings::empty())))
@@ -31,7 +33,7 @@ fn environ(version: Version, uri: &str, headers: &[(&str, &str)], mount: &str) -
     let mut head = head(version, uri, headers);
     let target = RequestTarget::from_parts(head.uri.path(), head.uri.query().unwrap_or(""))?;
     let split = target.mount_split(mount).unwrap();
-    Environ::from_http(&mut head, target, split, &conn(), deployment())
+    from_http(&mut head, target, split, &conn(), deployment())
 }
 
 #[test]
@@ -115,7 +117,7 @@ fn headers_are_sanitised_on_the_way_in() {
         ],
     );
     let target = RequestTarget::parse("/").unwrap();
-    Environ::from_http(&mut head, target, 0, &conn(), deployment()).unwrap();
+    from_http(&mut head, target, 0, &conn(), deployment()).unwrap();
     assert_eq!(head.headers.get("x-a").unwrap(), "1, 2");
     assert!(head.headers.get("x_a").is_none());
     assert!(head.headers.get("proxy").is_none());
@@ -153,7 +155,7 @@ fn nginx_params(uri: &str, script_name: &str) -> Vec<(String, String)> {
 #[test]
 fn from_cgi_reads_what_nginx_sends() {
     // CGI-2, CGI-3, CGI-4, HDR-2
-    let (head, e) = Environ::from_cgi(nginx_params("/echo/a%2Fb/../c?x=1", "/echo"), deployment()).unwrap();
+    let (head, e) = cgi::from_vars(nginx_params("/echo/a%2Fb/../c?x=1", "/echo"), deployment()).unwrap();
     assert_eq!(head.method, Method::GET);
     assert_eq!(e.script_name(), "/echo");
     assert_eq!(e.path_info(), "/c");
@@ -173,7 +175,7 @@ fn from_cgi_takes_path_info_from_request_uri() {
     // CGI-3, PATH-5: the front's decoded PATH_INFO cannot hide an encoded slash.
     let mut params = nginx_params("/app/a%2Fb", "/app");
     params.push(("PATH_INFO".into(), "/a/b".into()));
-    let (_, e) = Environ::from_cgi(params, deployment()).unwrap();
+    let (_, e) = cgi::from_vars(params, deployment()).unwrap();
     assert_eq!(e.path_info(), "/a%2Fb");
 }
 
@@ -182,7 +184,7 @@ fn from_cgi_without_request_uri_reencodes() {
     // CGI-3
     let params =
         [("REQUEST_METHOD", "GET"), ("SCRIPT_NAME", "/app"), ("PATH_INFO", "/a b/100%"), ("QUERY_STRING", "q=1")];
-    let (head, e) = Environ::from_cgi(params, deployment()).unwrap();
+    let (head, e) = cgi::from_vars(params, deployment()).unwrap();
     assert_eq!(e.script_name(), "/app");
     assert_eq!(e.path_info(), "/a b/100%");
     assert_eq!(e.raw_path_info(), "/a%20b/100%25");
@@ -201,7 +203,7 @@ fn from_cgi_takes_the_last_of_a_repeated_variable() {
         ("HTTP_X_FORWARDED_FOR", "10.0.0.1"),
         ("HTTP_X_FORWARDED_FOR", "10.0.0.2"),
     ];
-    let (head, e) = Environ::from_cgi(params, deployment()).unwrap();
+    let (head, e) = cgi::from_vars(params, deployment()).unwrap();
     assert_eq!((e.script_name(), e.path_info()), ("/app", "/x"));
     // A repeated field, combined as any repeated field is.
     assert_eq!(head.headers["x-forwarded-for"], "10.0.0.1, 10.0.0.2");
@@ -220,7 +222,7 @@ fn from_cgi_reads_framing_from_cgi_variables_and_trims_values() {
         ("HTTP_X_PADDED", "\t value \t"),
         ("HTTP_X_BLANK", " \t "),
     ];
-    let (head, _) = Environ::from_cgi(params, deployment()).unwrap();
+    let (head, _) = cgi::from_vars(params, deployment()).unwrap();
     assert_eq!(head.headers.get_all("content-length").iter().count(), 1);
     assert_eq!(head.headers["content-length"], "3");
     assert_eq!(head.headers["content-type"], "text/plain");
@@ -231,7 +233,7 @@ fn from_cgi_reads_framing_from_cgi_variables_and_trims_values() {
 #[test]
 fn from_cgi_refuses_bad_variables() {
     // CGI-5
-    let missing = Environ::from_cgi([("REQUEST_URI", "/")], deployment()).unwrap_err();
+    let missing = cgi::from_vars([("REQUEST_URI", "/")], deployment()).unwrap_err();
     assert_eq!(missing, RequestError::MissingVariable("REQUEST_METHOD"));
     let cases: &[&[(&str, &str)]] = &[
         &[("REQUEST_METHOD", "G T")],
@@ -243,7 +245,7 @@ fn from_cgi_refuses_bad_variables() {
         &[("REQUEST_METHOD", "GET"), ("HTTP_", "x")],
     ];
     for params in cases {
-        let err = Environ::from_cgi(params.iter().copied(), deployment()).unwrap_err();
+        let err = cgi::from_vars(params.iter().copied(), deployment()).unwrap_err();
         assert!(matches!(err, RequestError::BadVariable { .. } | RequestError::Path(_)), "{params:?}: {err:?}");
     }
 }
@@ -254,7 +256,7 @@ fn https_from_either_variable() {
     for params in
         [[("REQUEST_METHOD", "GET"), ("HTTPS", "on")], [("REQUEST_METHOD", "GET"), ("REQUEST_SCHEME", "https")]]
     {
-        let (_, e) = Environ::from_cgi(params, deployment()).unwrap();
+        let (_, e) = cgi::from_vars(params, deployment()).unwrap();
         assert_eq!(e.url_scheme(), Scheme::Https);
         assert_eq!(e.server_port(), 443);
     }
@@ -269,8 +271,8 @@ fn cgi_names_follow_the_table() {
         &[("host", "h"), ("content-type", "text/plain"), ("content-length", "3"), ("x-forwarded-for", "1.2.3.4")],
     );
     let target = RequestTarget::parse("/p?q").unwrap();
-    let e = Environ::from_http(&mut head, target, 0, &conn(), deployment()).unwrap();
-    let vars = e.to_cgi(&head);
+    let e = from_http(&mut head, target, 0, &conn(), deployment()).unwrap();
+    let vars = cgi::to_vars(&e, &head);
     let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
     for want in [
         "GATEWAY_INTERFACE",
@@ -341,8 +343,8 @@ proptest! {
         let prefix = ["", "/a", "/a/b"][usize::from(mount)];
         let Some(split) = target.mount_split(prefix) else { return Ok(()) };
         let conn = Connection { local: None, remote, scheme: if https { Scheme::Https } else { Scheme::Http } };
-        let e1 = Environ::from_http(&mut head, target, split, &conn, deployment()).unwrap();
-        let (head2, e2) = Environ::from_cgi(e1.to_cgi(&head), deployment()).unwrap();
+        let e1 = from_http(&mut head, target, split, &conn, deployment()).unwrap();
+        let (head2, e2) = cgi::from_vars(cgi::to_vars(&e1, &head), deployment()).unwrap();
         prop_assert_eq!(&head2.method, &head.method);
         prop_assert_eq!(head2.version, head.version);
         prop_assert_eq!(head2.uri.path_and_query(), head.uri.path_and_query());
@@ -355,13 +357,13 @@ proptest! {
         prop_assert_eq!(e2.server_name(), e1.server_name());
         prop_assert_eq!(e2.server_port(), e1.server_port());
         prop_assert_eq!(e2.url_scheme(), e1.url_scheme());
-        prop_assert_eq!(e2.to_cgi(&head2), e1.to_cgi(&head));
+        prop_assert_eq!(cgi::to_vars(&e2, &head2), cgi::to_vars(&e1, &head));
     }
 
     #[test]
     fn from_cgi_never_panics(vars in proptest::collection::vec((prop_oneof!["[A-Z_]{1,16}", Just("REQUEST_METHOD".to_string()), Just("REQUEST_URI".to_string()), Just("SCRIPT_NAME".to_string()), Just("PATH_INFO".to_string()), Just("SERVER_PORT".to_string())], proptest::collection::vec(any::<u8>(), 0..16)), 0..12)) {
         // CGI-5
-        let _ = Environ::from_cgi(vars, deployment());
+        let _ = cgi::from_vars(vars, deployment());
     }
 }
 
@@ -380,7 +382,7 @@ fn remote_addresses_are_written_as_std_writes_them() {
     ] {
         let addr: std::net::IpAddr = ip.parse().unwrap();
         let mut buf = [0u8; 64];
-        assert_eq!(super::cgi::ip_text(addr, &mut buf), addr.to_string().as_bytes(), "{ip}");
+        assert_eq!(cgi::ip_text(addr, &mut buf), addr.to_string().as_bytes(), "{ip}");
     }
 }
 
@@ -388,7 +390,7 @@ fn remote_addresses_are_written_as_std_writes_them() {
 fn from_cgi_takes_content_length_only_as_a_decimal_and_minus_one_as_absent() {
     // CGI-7
     let get = |len: &str| {
-        Environ::from_cgi([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", len)], deployment())
+        cgi::from_vars([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", len)], deployment())
             .map(|(head, _)| head.headers.get("content-length").map(|v| v.to_str().unwrap().to_string()))
     };
     assert_eq!(get("42"), Ok(Some("42".to_string())));
@@ -406,7 +408,7 @@ fn from_cgi_applies_the_host_rule_when_the_front_says_http_1_1() {
     let with = |extra: &[(&'static str, &'static str)]| {
         let mut params = vec![("REQUEST_METHOD", "GET"), ("SERVER_PROTOCOL", "HTTP/1.1"), ("REQUEST_URI", "/")];
         params.extend_from_slice(extra);
-        Environ::from_cgi(params, deployment())
+        cgi::from_vars(params, deployment())
     };
     assert!(with(&[("HTTP_HOST", "example.org:8080")]).is_ok());
     assert_eq!(with(&[]).unwrap_err(), RequestError::MissingHost);
@@ -414,7 +416,7 @@ fn from_cgi_applies_the_host_rule_when_the_front_says_http_1_1() {
     assert!(matches!(with(&[("HTTP_HOST", "bad host/")]).unwrap_err(), RequestError::BadHost(_)));
     // HTTP/1.0 needs no Host.
     let old = [("REQUEST_METHOD", "GET"), ("SERVER_PROTOCOL", "HTTP/1.0"), ("REQUEST_URI", "/")];
-    assert!(Environ::from_cgi(old, deployment()).is_ok());
+    assert!(cgi::from_vars(old, deployment()).is_ok());
 }
 
 #[test]
@@ -423,7 +425,7 @@ fn from_cgi_splits_a_port_off_server_name_and_server_port_wins() {
     let environ = |params: &[(&'static str, &'static str)]| {
         let mut all = vec![("REQUEST_METHOD", "GET")];
         all.extend_from_slice(params);
-        Environ::from_cgi(all, deployment()).unwrap().1
+        cgi::from_vars(all, deployment()).unwrap().1
     };
     let e = environ(&[("SERVER_NAME", "example.org:8443")]);
     assert_eq!((e.server_name(), e.server_port()), ("example.org", 8443));

@@ -57,7 +57,7 @@ async fn daemon_echo(prefix: &str) -> (Target, tempfile::TempDir, tokio::sync::o
 
     use rgi_core::{Deployment, Mode, Settings};
     use rgi_daemon::daemon::{serve, DaemonConfig, DaemonListener};
-    use rgi_daemon::{BackendAddr, Pool, PoolConfig};
+    use rgi_supervisor::{BackendAddr, Pool, PoolConfig};
 
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("echo.sock");

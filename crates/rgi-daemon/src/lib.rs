@@ -1,31 +1,16 @@
-//! rgi's daemon mode, mod_wsgi's daemon mode for Rust: each application
-//! runs in its own supervised processes and a front passes requests to
-//! them over FastCGI.
+//! The application's side of rgi's daemon mode: serving FastCGI.
 //!
-//! * [`daemon`]: the application's side. The same binary that runs
-//!   embedded becomes a FastCGI daemon when started with a listening
-//!   socket on fd 0 (`rgi::run` decides), so rgi's supervisor, nginx's
-//!   spawn-fcgi or Apache's mod_fcgid can start it.
-//! * [`Pool`]: the front's side, an [`Application`](rgi_core::Application)
-//!   that forwards each request to a daemon of a group over kept-alive
-//!   connections.
-//! * [`SupervisedGroup`]: starts, watches, recycles and reloads a group's
-//!   processes.
+//! The same binary that runs embedded becomes a FastCGI daemon when
+//! started with a listening socket on fd 0 (`rgi::run` decides), so rgi's
+//! supervisor, nginx's spawn-fcgi or Apache's mod_fcgid can start it. This
+//! crate is all an application binary links of daemon mode; the front's
+//! side (the pool of daemons and their supervisor) is `rgi-supervisor`.
 
 pub mod daemon;
-mod pool;
-mod socket;
-
-pub use pool::{
-    Backend, BackendAddr, BackendState, ExitReport, Group, GroupHealth, GroupStats, Pool, PoolConfig, PoolEvent,
-    Refusal,
-};
-pub mod supervisor;
+pub mod socket;
 mod sys;
 
-pub use supervisor::{GroupConfig, Reloader, Rollout, SocketDir, SupervisedGroup, SupervisorError};
-
-/// The gid of a group by name (for `socket-group`).
+/// The gid of a group by name (for a socket a front of that group reads).
 pub fn group_id(name: &str) -> std::io::Result<u32> {
     sys::group_id(name)
 }

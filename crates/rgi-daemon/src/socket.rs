@@ -1,4 +1,5 @@
-//! Sockets between the front and its daemons, watched for reading only.
+//! Sockets between the front and its daemons, watched for reading only:
+//! the daemon side here, and the front's pool (`rgi-supervisor`) too.
 //!
 //! Tokio registers every stream for reading and writing. On a Unix socket
 //! that costs a wake-up per message: each time one side reads, the kernel
@@ -24,8 +25,10 @@ use crate::sys;
 
 /// A connected stream socket, Unix or TCP.
 #[derive(Debug)]
-pub(crate) enum StdStream {
+pub enum StdStream {
+    /// A Unix stream socket.
     Unix(std::os::unix::net::UnixStream),
+    /// A TCP stream.
     Tcp(std::net::TcpStream),
 }
 
@@ -71,7 +74,7 @@ impl StdStream {
 /// Reading and writing take `&self`, so one task may read while others
 /// write (each write is whole records; callers serialise writes).
 #[derive(Debug)]
-pub(crate) struct Socket {
+pub struct Socket {
     io: AsyncFd<StdStream>,
     /// Made when a write first finds the socket full.
     writable: OnceLock<AsyncFd<OwnedFd>>,
@@ -79,11 +82,13 @@ pub(crate) struct Socket {
 
 impl Socket {
     /// Takes a connected stream; it must already be non-blocking.
-    pub(crate) fn new(stream: StdStream) -> io::Result<Self> {
+    pub fn new(stream: StdStream) -> io::Result<Self> {
         Ok(Self { io: sys::register(stream, Interest::READABLE)?, writable: OnceLock::new() })
     }
 
-    pub(crate) fn poll_read_into(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    /// Reads into the unfilled part of `buf`, waiting until the socket is
+    /// readable.
+    pub fn poll_read_into(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         loop {
             let mut guard = ready!(self.io.poll_read_ready(cx))?;
             match guard.try_io(|io| sys::recv_into(io.get_ref().as_fd(), buf)) {
@@ -93,7 +98,9 @@ impl Socket {
         }
     }
 
-    pub(crate) fn poll_write_from(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    /// Writes from `buf`, waiting (on a second registration, made once)
+    /// when the socket is full.
+    pub fn poll_write_from(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         loop {
             match self.io.get_ref().write(buf) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
@@ -116,7 +123,7 @@ impl Socket {
     }
 
     /// Writes all of `buf`.
-    pub(crate) async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {
             let n = std::future::poll_fn(|cx| self.poll_write_from(cx, buf)).await?;
             if n == 0 {
@@ -128,7 +135,7 @@ impl Socket {
     }
 
     /// Ends the writing direction (the peer reads EOF).
-    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+    pub fn shutdown_write(&self) -> io::Result<()> {
         self.io.get_ref().shutdown_write()
     }
 }

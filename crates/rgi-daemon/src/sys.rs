@@ -1,6 +1,6 @@
-//! The only module with `unsafe`: user and group lookups, what a
-//! daemon's process does between fork and exec, and the two socket calls
-//! the standard library and tokio do not offer as wanted (see `socket`).
+//! The only module with `unsafe`: user and group lookups, and the socket
+//! calls the standard library and tokio do not offer as wanted (see
+//! `socket`). Each `unsafe` block holds one foreign call.
 
 use std::ffi::CString;
 use std::io;
@@ -9,39 +9,37 @@ use std::io;
 pub(crate) fn user_ids(name: &str) -> io::Result<(u32, u32)> {
     let c_name = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "user name has a NUL"))?;
     let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: passwd is plain old data; getpwnam_r writes into `pwd` and
-    // `buf` (whose length we pass) and sets `result` to &pwd or null.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwnam_r(c_name.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result);
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if result.is_null() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no user named {name:?}")));
-        }
-        Ok((pwd.pw_uid, pwd.pw_gid))
+    // SAFETY: passwd is plain old data, for which all zeroes is a value.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwnam_r writes only into `pwd` and `buf` (whose length we
+    // pass) and sets `result` to &pwd or null.
+    let rc = unsafe { libc::getpwnam_r(c_name.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
     }
+    if result.is_null() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no user named {name:?}")));
+    }
+    Ok((pwd.pw_uid, pwd.pw_gid))
 }
 
 /// The gid of group `name`.
 pub(crate) fn group_id(name: &str) -> io::Result<u32> {
     let c_name = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "group name has a NUL"))?;
     let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: group is plain old data, for which all zeroes is a value.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: as for getpwnam_r above, with struct group.
-    unsafe {
-        let mut grp: libc::group = std::mem::zeroed();
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        let rc = libc::getgrnam_r(c_name.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result);
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if result.is_null() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no group named {name:?}")));
-        }
-        Ok(grp.gr_gid)
+    let rc = unsafe { libc::getgrnam_r(c_name.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
     }
+    if result.is_null() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no group named {name:?}")));
+    }
+    Ok(grp.gr_gid)
 }
 
 /// Registers `inner` with the runtime's reactor for `interest` only.
@@ -89,144 +87,4 @@ pub(crate) fn recv_into(socket: std::os::fd::BorrowedFd<'_>, buf: &mut tokio::io
     unsafe { buf.assume_init(n) };
     buf.advance(n);
     Ok(())
-}
-
-/// This process's effective uid.
-pub(crate) fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() }
-}
-
-/// Changes the group owner of a path (for sockets a front in that group
-/// connects to).
-pub(crate) fn chown_group(path: &std::path::Path, gid: u32) -> io::Result<()> {
-    std::os::unix::fs::chown(path, None, Some(gid))
-}
-
-/// A handle on one child process that stays valid after the child is
-/// reaped: a signal sent through it can never reach another process that
-/// was given the same pid since (Linux pidfd). Where pidfds are missing
-/// (kernels before 5.3) it falls back to the pid, which is only as safe as
-/// the caller's bookkeeping.
-#[derive(Debug)]
-pub(crate) struct ProcessHandle {
-    pid: u32,
-    pidfd: Option<std::os::fd::OwnedFd>,
-}
-
-impl ProcessHandle {
-    /// Opens a handle on `pid`, which must be a child of ours that has not
-    /// been waited for yet (so the pid cannot have been reused).
-    pub(crate) fn open(pid: u32) -> Self {
-        use std::os::fd::FromRawFd;
-        let raw = libc::pid_t::try_from(pid).ok().map(|p| {
-            // SAFETY: pidfd_open(2) takes a pid and flags, touches no memory
-            // of ours, and returns a new descriptor or -1.
-            unsafe { libc::syscall(libc::SYS_pidfd_open, p, 0) }
-        });
-        let pidfd = raw.filter(|&fd| fd >= 0).and_then(|fd| libc::c_int::try_from(fd).ok()).map(|fd| {
-            // SAFETY: `fd` was just returned by pidfd_open and nothing else owns it.
-            unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
-        });
-        Self { pid, pidfd }
-    }
-
-    /// Sends `signal`; an error (`ESRCH`) if the process has already exited.
-    pub(crate) fn signal(&self, signal: i32) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let rc = match &self.pidfd {
-            // SAFETY: pidfd_send_signal(2) with a null siginfo reads no memory.
-            Some(fd) => unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd(),
-                    signal,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            },
-            None => {
-                let pid = libc::pid_t::try_from(self.pid)
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
-                // SAFETY: kill(2) touches no memory.
-                libc::c_long::from(unsafe { libc::kill(pid, signal) })
-            }
-        };
-        if rc == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-}
-
-/// The resident memory of process `pid` in bytes, from `/proc`.
-pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok().filter(|&p| p > 0).unwrap_or(4096))
-}
-
-/// Prepares a command so that, in the child between fork and exec, the
-/// umask is set, the child dies with its supervisor, and no descriptor
-/// but 0, 1 and 2 survives the exec (DMN-10): descriptors this process
-/// inherited without close-on-exec would otherwise reach every daemon.
-pub(crate) fn prepare_child(cmd: &mut tokio::process::Command, umask: Option<u32>) {
-    // Read before fork: the child compares it with its parent after.
-    let parent = std::process::id();
-    // SAFETY: the closure runs in the forked child before exec and calls
-    // only async-signal-safe functions (umask, prctl, getppid, close_range,
-    // getrlimit, fcntl) and touches no memory shared with other threads.
-    unsafe {
-        cmd.pre_exec(move || {
-            if let Some(mask) = umask {
-                libc::umask(mask as libc::mode_t);
-            }
-            // The daemon gets SIGTERM if the supervisor dies without
-            // stopping it, so no orphan serves on.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            // The supervisor may already have died before prctl took effect.
-            // (No allocation here, between fork and exec: an OS error code.)
-            if libc::getppid() != parent as libc::pid_t {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            // Close-on-exec rather than close: std's own pipe that reports
-            // a failed exec must stay open until the exec.
-            let cloexec = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-            if cloexec != 0 {
-                let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-                    limit.rlim_cur.min(65_536)
-                } else {
-                    4096
-                };
-                for fd in 3..max as libc::c_int {
-                    let flags = libc::fcntl(fd, libc::F_GETFD);
-                    if flags >= 0 {
-                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-                    }
-                }
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_handle_does_not_signal_a_process_that_was_reaped() {
-        let mut child = std::process::Command::new("/bin/sleep").arg("30").spawn().expect("sleep");
-        let handle = ProcessHandle::open(child.id());
-        handle.signal(libc::SIGKILL).expect("the child is there");
-        child.wait().expect("reaped");
-        // The pid may now belong to anyone; the handle must not reach it.
-        let err = handle.signal(libc::SIGTERM).expect_err("a reaped child");
-        assert_eq!(err.raw_os_error(), Some(libc::ESRCH), "{err}");
-    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rgi_core::{async_trait, Application, Error, Request, Response};
-use rgi_daemon::{Pool, Refusal};
+use rgi_supervisor::{Pool, Refusal};
 use tokio::sync::watch;
 
 use crate::cargo_build::Diagnostic;

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rgi_core::{Deployment, Mode, Settings};
-use rgi_daemon::{BackendState, GroupConfig, Pool, Rollout, SocketDir, SupervisedGroup};
 use rgi_embedded::{BindAddr, Config, Listener, Mounts, Server};
 use rgi_static::StaticFiles;
+use rgi_supervisor::{BackendState, GroupConfig, Pool, Rollout, SocketDir, SupervisedGroup};
 use tokio::sync::watch;
 
 mod cargo_build;
@@ -57,7 +57,7 @@ pub enum DevError {
     Watch(String),
     /// The application's process cannot be supervised.
     #[error(transparent)]
-    Supervisor(#[from] rgi_daemon::SupervisorError),
+    Supervisor(#[from] rgi_supervisor::SupervisorError),
 }
 
 /// Serves the crate `options` name until `shutdown` completes; then stops

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::StatusCode;
 use rgi_core::{Body, Response};
-use rgi_daemon::ExitReport;
+use rgi_supervisor::ExitReport;
 
 use crate::cargo_build::Diagnostic;
 

@@ -3,16 +3,16 @@
 //! static directory), plus an optional status page.
 //!
 //! The front is rgi's embedded server; each group is mounted as its
-//! [`Pool`](rgi_daemon::Pool), an ordinary application, so there is one
+//! [`Pool`](rgi_supervisor::Pool), an ordinary application, so there is one
 //! HTTP stack and one set of rules. `SIGHUP` reloads every group
 //! gracefully; `SIGTERM`/`SIGINT` stop the server, then the daemons.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use rgi_daemon::{SocketDir, SupervisedGroup, SupervisorError};
 use rgi_embedded::{BindAddr, Listener, Mounts, Notifier, Server, TlsConfig};
 use rgi_static::StaticFiles;
+use rgi_supervisor::{SocketDir, SupervisedGroup, SupervisorError};
 
 pub mod config;
 pub mod status;
@@ -151,7 +151,7 @@ pub async fn run(
 /// SIGHUP reloads every group; systemd hears RELOADING, then READY once
 /// every group's new processes are ready (or have failed to start).
 async fn reload_on_sighup(
-    groups: Vec<(rgi_daemon::Reloader, tokio::sync::watch::Receiver<rgi_daemon::Rollout>)>,
+    groups: Vec<(rgi_supervisor::Reloader, tokio::sync::watch::Receiver<rgi_supervisor::Rollout>)>,
     certificate: Option<Arc<TlsConfig>>,
     notifier: Arc<Notifier>,
 ) {
@@ -175,7 +175,7 @@ async fn reload_on_sighup(
         }
         for (mut rollout, before) in rollouts {
             let _ = rollout
-                .wait_for(|r| r.generation() > before && !matches!(r, rgi_daemon::Rollout::Starting { .. }))
+                .wait_for(|r| r.generation() > before && !matches!(r, rgi_supervisor::Rollout::Starting { .. }))
                 .await;
         }
         notifier.notify("READY=1");
@@ -183,7 +183,7 @@ async fn reload_on_sighup(
 }
 
 fn group_id(name: &str) -> Result<u32, ServerError> {
-    rgi_daemon::group_id(name).map_err(|e| {
+    rgi_supervisor::group_id(name).map_err(|e| {
         ServerError::Supervisor(SupervisorError::Config {
             group: "[server]".into(),
             reason: format!("socket-group {name:?}: {e}"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use rgi_core::{async_trait, Application, Body, Error, Request, Response};
-use rgi_daemon::{Group, GroupHealth};
+use rgi_supervisor::{Group, GroupHealth};
 
 /// Serves the state of the groups.
 ///

@@ -22,8 +22,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rgi_daemon::{GroupConfig, PoolConfig};
 use rgi_embedded::{BindAddr, Limits};
+use rgi_supervisor::{GroupConfig, PoolConfig};
 use serde::Deserialize;
 
 mod duration;
@@ -249,10 +249,11 @@ impl Config {
             gc.threads = g.threads;
             // Unknown names are configuration errors, found by --check.
             if let Some(user) = &g.user {
-                rgi_daemon::user_ids(user).map_err(|e| invalid(format!("[groups.{name}] user {user:?}: {e}")))?;
+                rgi_supervisor::user_ids(user).map_err(|e| invalid(format!("[groups.{name}] user {user:?}: {e}")))?;
             }
             if let Some(group) = &g.group {
-                rgi_daemon::group_id(group).map_err(|e| invalid(format!("[groups.{name}] group {group:?}: {e}")))?;
+                rgi_supervisor::group_id(group)
+                    .map_err(|e| invalid(format!("[groups.{name}] group {group:?}: {e}")))?;
             }
             gc.user = g.user.clone();
             gc.group = g.group.clone();
@@ -314,7 +315,7 @@ impl Config {
             mounts.push((m.prefix.clone(), target));
         }
         if let Some(group) = &file.server.socket_group {
-            rgi_daemon::group_id(group).map_err(|e| invalid(format!("[server] socket-group {group:?}: {e}")))?;
+            rgi_supervisor::group_id(group).map_err(|e| invalid(format!("[server] socket-group {group:?}: {e}")))?;
         }
         if mounts.is_empty() && file.server.status.is_none() {
             return Err(invalid("nothing to serve: add a [[mounts]] entry".into()));

@@ -23,12 +23,12 @@ impl Ids {
         let bad = |reason: String| SupervisorError::Config { group: config.name.clone(), reason };
         let mut ids = Ids::default();
         if let Some(user) = &config.user {
-            let (uid, gid) = sys::user_ids(user).map_err(|e| bad(format!("user {user:?}: {e}")))?;
+            let (uid, gid) = rgi_daemon::user_ids(user).map_err(|e| bad(format!("user {user:?}: {e}")))?;
             ids.uid = Some(uid);
             ids.gid = Some(gid);
         }
         if let Some(group) = &config.group {
-            ids.gid = Some(sys::group_id(group).map_err(|e| bad(format!("group {group:?}: {e}")))?);
+            ids.gid = Some(rgi_daemon::group_id(group).map_err(|e| bad(format!("group {group:?}: {e}")))?);
         }
         let me = sys::euid();
         if me != 0 && ids.uid.is_some_and(|u| u != me) {

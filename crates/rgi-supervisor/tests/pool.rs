@@ -12,8 +12,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rgi_core::{from_fn, Application, Body, Deployment, Error, Mode, Request, Response, Settings};
 use rgi_daemon::daemon::{serve, DaemonConfig, DaemonListener};
-use rgi_daemon::{BackendAddr, Pool, PoolConfig};
 use rgi_embedded::{BindAddr, Listener, Mounts, Server};
+use rgi_supervisor::{BackendAddr, Pool, PoolConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::socket::{Socket, StdStream};
+use rgi_daemon::socket::{Socket, StdStream};
 
 /// Where a daemon listens.
 #[derive(Clone, PartialEq, Eq)]

@@ -27,7 +27,8 @@ fn requirements(root: &Path) -> BTreeMap<String, Requirement> {
     files.sort();
     for file in files.iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
         let text = std::fs::read_to_string(file).unwrap();
-        for (n, line) in text.lines().enumerate() {
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
             // Requirements start at the margin; indented ones are examples.
             let Some(rest) = line.strip_prefix("- **") else { continue };
             let place = format!("{}:{}", file.file_name().unwrap().to_string_lossy(), n + 1);
@@ -47,6 +48,12 @@ fn requirements(root: &Path) -> BTreeMap<String, Requirement> {
                 ["MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY"].contains(&keyword.as_str()),
                 "{place}: {id} has keyword {keyword:?}"
             );
+            // The tag is for tools; the sentence itself says what is required
+            // (RFC 2119 keywords stand in the text, as in an RFC).
+            let body = rest.trim_start().split_once(')').map_or("", |(_, b)| b).to_string();
+            let continued = lines[n + 1..].iter().take_while(|l| l.starts_with("  ")).map(|l| l.trim());
+            let sentence = std::iter::once(body.as_str()).chain(continued).collect::<Vec<_>>().join(" ");
+            assert!(sentence.contains(keyword.as_str()), "{place}: {id} is tagged {keyword} but its text does not say {keyword}");
             let previous = out.insert(id.to_string(), Requirement { keyword, place: place.clone() });
             assert!(previous.is_none(), "{place}: {id} is defined twice");
         }

@@ -95,7 +95,7 @@ async fn answers(conn: &mut UnixStream, ids: &[u16]) -> std::collections::HashMa
 
 #[tokio::test]
 async fn a_request_gets_a_cgi_response_and_the_connection_is_kept() {
-    // FCGI-2, FCGI-3
+    // FCGI-2, FCGI-3, FCGI-12
     let d = daemon(DaemonConfig::default()).await;
     let mut conn = UnixStream::connect(&d.socket).await.unwrap();
     for round in 0..2 {
@@ -145,7 +145,7 @@ async fn requests_are_multiplexed_on_one_connection() {
 
 #[tokio::test]
 async fn management_records_are_answered() {
-    // FCGI-4
+    // FCGI-4, FCGI-10
     let d = daemon(DaemonConfig::default()).await;
     let mut conn = UnixStream::connect(&d.socket).await.unwrap();
     let mut out = BytesMut::new();
@@ -172,7 +172,7 @@ async fn management_records_are_answered() {
 
 #[tokio::test]
 async fn other_roles_are_refused() {
-    // FCGI-2
+    // FCGI-11
     let d = daemon(DaemonConfig::default()).await;
     let mut conn = UnixStream::connect(&d.socket).await.unwrap();
     let mut out = BytesMut::new();

@@ -105,7 +105,7 @@ async fn smuggling_shapes_are_refused_and_the_connection_closed() {
 
 #[tokio::test]
 async fn http10_without_host_is_served() {
-    // ENV-6: only HTTP/1.1 requires Host.
+    // ENV-6, ENV-12: only HTTP/1.1 requires Host.
     bounded(async {
         let server = TestServer::with_app(ok_app()).await;
         assert_eq!(server.raw(b"GET / HTTP/1.0\r\n\r\n").await.status, 200);

@@ -58,7 +58,7 @@ fn absolute_form_overrides_host() {
 
 #[test]
 fn http10_without_host_uses_the_local_address() {
-    // ENV-5, ENV-6
+    // ENV-5, ENV-12
     let e = environ(Version::HTTP_10, "/", &[], "").unwrap();
     assert_eq!((e.server_name(), e.server_port()), ("127.0.0.1", 8000));
 }

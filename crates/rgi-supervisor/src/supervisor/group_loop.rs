@@ -1,27 +1,25 @@
 //! One group's loop: reaps exits, enforces deadlines, spawns up to the
 //! target and rolls reloads out.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::pool::{Backend, BackendAddr, BackendState, ExitReport, Group, GroupHealth, PoolEvent};
-use crate::sys;
+use crate::pool::{Backend, BackendState, ExitReport, Group, GroupHealth, PoolEvent};
 
 use super::handle::{Command, Rollout};
-use super::process::{self, describe_exit, Ids, EXIT_LOAD_FAILED};
+use super::os_processes::{OsProcesses, Processes, Spawned};
+use super::process::{describe_exit, Ids, EXIT_LOAD_FAILED};
 use super::{GroupConfig, SocketDir};
 
 /// Events the loop hears about its processes.
 #[derive(Debug)]
-enum Event {
+pub(super) enum Event {
     Exited {
         pid: u32,
         status: std::process::ExitStatus,
@@ -51,11 +49,7 @@ enum Phase {
 }
 
 struct Proc {
-    /// Signals go through this, never through a bare pid that the exit
-    /// task may already have reaped (and the kernel handed on).
-    handle: sys::ProcessHandle,
     backend: Arc<Backend>,
-    socket: PathBuf,
     slot: usize,
     generation: u64,
     phase: Phase,
@@ -69,7 +63,7 @@ struct Proc {
     /// Why the supervisor sent it SIGKILL, so its exit is reported as
     /// that rather than as a kill from outside (e.g. the OOM killer).
     killed_because: Option<String>,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_tail: super::os_processes::StderrTail,
 }
 
 #[derive(Default)]
@@ -81,11 +75,11 @@ struct Slot {
     current: Option<u32>,
 }
 
-pub(super) struct GroupLoop {
+pub(super) struct GroupLoop<P> {
     rollout: watch::Sender<Rollout>,
     config: GroupConfig,
-    ids: Ids,
-    dir: Arc<SocketDir>,
+    /// Starts and signals the processes: the OS, or a table in tests.
+    processes: P,
     group: Arc<Group>,
     procs: HashMap<u32, Proc>,
     slots: Vec<Slot>,
@@ -109,10 +103,8 @@ const STABLE_AFTER: Duration = Duration::from_secs(10);
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// How often the processes' memory is read for `max_rss`.
 const RSS_EVERY: Duration = Duration::from_secs(1);
-/// How long an exit waits for the rest of the process's stderr.
-const STDERR_DRAIN: Duration = Duration::from_millis(500);
 
-impl GroupLoop {
+impl GroupLoop<OsProcesses> {
     /// Starts the loop of the group `group`, configured by `config`.
     pub(super) fn start(
         config: GroupConfig,
@@ -124,22 +116,35 @@ impl GroupLoop {
         rollout: watch::Sender<Rollout>,
     ) -> JoinHandle<()> {
         let (events_tx, events) = mpsc::unbounded_channel();
-        let state = GroupLoop {
+        let processes = OsProcesses::new(config.clone(), ids, dir);
+        let state = GroupLoop::new(config, processes, group, rollout, events_tx);
+        tokio::spawn(state.run(events, pool_events, commands))
+    }
+}
+
+impl<P: Processes> GroupLoop<P> {
+    fn new(
+        config: GroupConfig,
+        processes: P,
+        group: Arc<Group>,
+        rollout: watch::Sender<Rollout>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Self {
+        let slots = (0..config.processes).map(|_| Slot { spawn_at: Some(Instant::now()), ..Slot::default() }).collect();
+        Self {
             rollout,
             reload_seen: config.reload_file.as_deref().and_then(modified),
             config,
-            ids,
-            dir,
+            processes,
             group,
             procs: HashMap::new(),
-            slots: Vec::new(),
+            slots,
             generation: 0,
-            events: events_tx,
+            events,
             stopping: None,
             given_up: None,
             rss_checked: Instant::now(),
-        };
-        tokio::spawn(state.run(events, pool_events, commands))
+        }
     }
 
     async fn run(
@@ -148,8 +153,6 @@ impl GroupLoop {
         mut pool_events: mpsc::UnboundedReceiver<PoolEvent>,
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) {
-        self.slots =
-            (0..self.config.processes).map(|_| Slot { spawn_at: Some(Instant::now()), ..Slot::default() }).collect();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -183,61 +186,15 @@ impl GroupLoop {
     /// Starts a process for `slot`.
     fn spawn(&mut self, slot: usize) {
         let generation = self.generation;
-        let nonce: u32 = rand::rng().random();
-        let socket_name = format!("{}-{generation}-{slot}-{nonce:08x}.sock", self.config.name);
-        let started = self.dir.bind(&socket_name).and_then(|(socket, listener)| {
-            process::spawn(&self.config, self.ids, listener, slot, self.config.processes).map(|child| (socket, child))
-        });
-        let (socket, mut child) = match started {
-            Ok(started) => started,
-            Err(err) => {
-                tracing::error!(group = %self.name(), slot, error = %err, "cannot start a daemon");
-                self.fail_start(slot, &err.to_string());
+        let Spawned { pid, addr, stderr_tail } = match self.processes.spawn(slot, generation, &self.events) {
+            Ok(spawned) => spawned,
+            Err(reason) => {
+                tracing::error!(group = %self.name(), slot, error = %reason, "cannot start a daemon");
+                self.fail_start(slot, &reason);
                 return;
             }
         };
-        let Some(pid) = child.id() else {
-            tracing::error!(group = %self.name(), slot, "daemon exited as it started");
-            self.fail_start(slot, "exited as it started");
-            return;
-        };
-        // Opened before the exit task may wait for (and so reap) the child.
-        let handle = sys::ProcessHandle::open(pid);
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(out) = child.stdout.take() {
-            tokio::spawn(forward_output(out, self.config.name.clone(), pid, None));
-        }
-        let stderr_done = child.stderr.take().map(|err| {
-            tokio::spawn(forward_output(err, self.config.name.clone(), pid, Some(Arc::clone(&stderr_tail))))
-        });
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            if let Ok(status) = child.wait().await {
-                // The exit report quotes the last stderr lines: let the
-                // reader get to the end of the pipe first (bounded, since
-                // a process the daemon started may still hold it open).
-                if let Some(done) = stderr_done {
-                    let _ = tokio::time::timeout(STDERR_DRAIN, done).await;
-                }
-                let _ = events.send(Event::Exited { pid, status });
-            }
-        });
-        let events = self.events.clone();
-        let probe_socket = socket.clone();
-        let startup = self.config.startup_timeout;
-        tokio::spawn(async move {
-            let event = match tokio::time::timeout(startup, probe(&probe_socket)).await {
-                Ok(Ok(())) => Event::Ready { pid },
-                Ok(Err(reason)) => Event::NotReady { pid, reason, stuck: false },
-                Err(_) => Event::NotReady {
-                    pid,
-                    reason: format!("not ready within {} s", startup.as_secs_f64()),
-                    stuck: true,
-                },
-            };
-            let _ = events.send(event);
-        });
-        let backend = Arc::new(Backend::new(Some(pid), BackendAddr::Unix(socket.clone()), self.config.concurrency));
+        let backend = Arc::new(Backend::new(Some(pid), addr, self.config.concurrency));
         let request_limit = (self.config.max_requests > 0)
             .then(|| self.config.max_requests + rand::rng().random_range(0..=self.config.max_requests_jitter));
         if let Some(limit) = request_limit {
@@ -250,9 +207,7 @@ impl GroupLoop {
         self.procs.insert(
             pid,
             Proc {
-                handle,
                 backend,
-                socket,
                 slot,
                 generation,
                 phase: Phase::Starting,
@@ -321,7 +276,7 @@ impl GroupLoop {
                         p.failed_start = true;
                         p.phase = Phase::Stopping;
                         if stuck {
-                            let _ = p.handle.signal(libc::SIGKILL);
+                            self.processes.signal(pid, libc::SIGKILL);
                             p.killed_because = Some(reason);
                             p.deadline = Some(Instant::now() + Duration::from_secs(2));
                         } else {
@@ -420,7 +375,7 @@ impl GroupLoop {
     fn on_exit(&mut self, pid: u32, status: std::process::ExitStatus) {
         let Some(p) = self.procs.remove(&pid) else { return };
         self.group.remove(&p.backend);
-        let _ = std::fs::remove_file(&p.socket);
+        self.processes.forget(pid);
         let how = match &p.killed_because {
             Some(why) if status.signal() == Some(libc::SIGKILL) => format!("{why} (killed)"),
             _ => describe_exit(status),
@@ -490,11 +445,11 @@ impl GroupLoop {
         for slot in &mut self.slots {
             slot.spawn_at = None;
         }
-        for p in self.procs.values_mut() {
+        for (&pid, p) in &mut self.procs {
             p.backend.set_state(BackendState::Draining);
             if p.phase != Phase::Stopping {
                 p.phase = Phase::Stopping;
-                let _ = p.handle.signal(libc::SIGTERM);
+                self.processes.signal(pid, libc::SIGTERM);
             }
             p.deadline = Some(deadline);
         }
@@ -512,7 +467,7 @@ impl GroupLoop {
                     let late = p.deadline.is_some_and(|d| now >= d);
                     if idle || late {
                         let signal = if kill || late { libc::SIGKILL } else { libc::SIGTERM };
-                        let _ = p.handle.signal(signal);
+                        self.processes.signal(pid, signal);
                         if signal == libc::SIGKILL {
                             p.killed_because = Some(if late {
                                 "still busy when its graceful timeout ended".to_string()
@@ -526,7 +481,7 @@ impl GroupLoop {
                 }
                 Phase::Stopping if p.deadline.is_some_and(|d| now >= d) => {
                     tracing::warn!(group = %self.config.name, pid, "daemon did not stop in time; SIGKILL");
-                    let _ = p.handle.signal(libc::SIGKILL);
+                    self.processes.signal(pid, libc::SIGKILL);
                     p.killed_because = Some("did not stop in time".to_string());
                     p.deadline = Some(now + Duration::from_secs(5));
                 }
@@ -546,7 +501,7 @@ impl GroupLoop {
                 if p.phase != Phase::Ready || p.replaced {
                     continue;
                 }
-                if let Some(rss) = sys::rss_bytes(pid).filter(|&rss| rss > max) {
+                if let Some(rss) = self.processes.rss(pid).filter(|&rss| rss > max) {
                     tracing::info!(group = %self.config.name, pid, rss, max_rss = max, "memory over max-rss");
                     recycle.push((pid, "maximum RSS reached"));
                 }
@@ -577,57 +532,5 @@ fn modified(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Readiness: a daemon answers GET_VALUES only once its application
-/// started (DMN-5).
-async fn probe(socket: &std::path::Path) -> Result<(), String> {
-    use bytes::BytesMut;
-    use rgi_fastcgi::{encode_get_values, Decoder, Record};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let mut conn = tokio::net::UnixStream::connect(socket).await.map_err(|e| format!("cannot connect: {e}"))?;
-    let mut out = BytesMut::new();
-    encode_get_values(&mut out, &["FCGI_MPXS_CONNS"]);
-    conn.write_all(&out).await.map_err(|e| format!("cannot ask: {e}"))?;
-    let mut buf = BytesMut::new();
-    loop {
-        if let Some(record) = Decoder::new().decode(&mut buf).map_err(|e| e.to_string())? {
-            return match record {
-                Record::GetValuesResult { .. } => Ok(()),
-                other => Err(format!("answered {other:?} to GET_VALUES")),
-            };
-        }
-        if conn.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
-            return Err("closed the connection before answering (it exited)".into());
-        }
-    }
-}
-
-/// Passes a daemon's output to the log, line by line, keeping the last
-/// lines of stderr for the message when it dies.
-async fn forward_output<R: tokio::io::AsyncRead + Unpin>(
-    out: R,
-    group: String,
-    pid: u32,
-    tail: Option<Arc<Mutex<VecDeque<String>>>>,
-) {
-    let mut lines = BufReader::new(out).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        match &tail {
-            Some(tail) => {
-                // The daemon's own log lines already carry their level.
-                eprintln_line(&group, pid, &line);
-                let mut t = tail.lock().unwrap_or_else(PoisonError::into_inner);
-                if t.len() == 20 {
-                    t.pop_front();
-                }
-                t.push_back(line);
-            }
-            None => tracing::info!(%group, pid, "daemon stdout: {line}"),
-        }
-    }
-}
-
-#[allow(clippy::print_stderr, reason = "a daemon's stderr goes to the server's stderr, prefixed with its origin")]
-fn eprintln_line(group: &str, pid: u32, line: &str) {
-    eprintln!("[{group} {pid}] {line}");
-}
+#[cfg(test)]
+mod tests;

@@ -10,6 +10,7 @@
 mod config;
 mod group_loop;
 mod handle;
+mod os_processes;
 mod process;
 mod socket_dir;
 

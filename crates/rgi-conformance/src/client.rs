@@ -1,35 +1,79 @@
-//! A small HTTP/1 client over raw TCP: it sends exactly the bytes a vector
-//! says and reads responses the way the bytes came.
+//! A small HTTP/1 client over raw sockets: it sends exactly the bytes a
+//! test says and reads responses the way the bytes came. The suite's
+//! runner uses it, and so can a server's own tests.
+//!
+//! ```no_run
+//! # async fn f(mut stream: tokio::net::TcpStream) -> Result<(), String> {
+//! use tokio::io::AsyncWriteExt;
+//!
+//! stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.map_err(|e| e.to_string())?;
+//! let response = rgi_conformance::client::read_response(&mut stream, false).await?;
+//! assert_eq!(response.status, 200);
+//! # Ok(()) }
+//! ```
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A response as read off the wire.
 #[derive(Debug, Clone)]
-pub(crate) struct WireResponse {
-    pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+#[non_exhaustive]
+pub struct WireResponse {
+    /// The status code.
+    pub status: u16,
+    /// The header fields, in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body, with chunked framing removed.
+    pub body: Vec<u8>,
     /// A `100 Continue` came before it.
-    pub(crate) had_continue: bool,
+    pub had_continue: bool,
 }
 
 impl WireResponse {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+    /// The first field named `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text (lossy).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
-pub(crate) struct Conn {
-    stream: TcpStream,
+/// Reads one response from `stream`, skipping interim ones; `head_request`
+/// means it has no body whatever its fields say. Bytes after it that came
+/// in the same read are not kept: use one call per connection, or [`Conn`].
+pub async fn read_response<S: AsyncRead + Unpin>(stream: S, head_request: bool) -> Result<WireResponse, String> {
+    Conn { stream, buf: Vec::new(), timeout: Duration::from_secs(30) }.response(head_request).await
+}
+
+/// Whether the peer closed `stream` (EOF, or reset) within `wait`; bytes
+/// that come meanwhile are skipped.
+pub async fn closed_within<S: AsyncRead + Unpin>(mut stream: S, wait: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    loop {
+        match tokio::time::timeout(wait, stream.read(&mut byte)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A connection that keeps what it read past a response for the next.
+#[derive(Debug)]
+pub struct Conn<S = TcpStream> {
+    stream: S,
     buf: Vec<u8>,
     timeout: Duration,
 }
 
 impl Conn {
-    pub(crate) async fn connect(addr: &str, timeout: Duration) -> Result<Self, String> {
+    /// Connects to `addr`; each read waits at most `timeout`.
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Self, String> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| format!("connecting to {addr} timed out"))?
@@ -38,14 +82,18 @@ impl Conn {
         Ok(Self { stream, buf: Vec::new(), timeout })
     }
 
-    pub(crate) fn local_port(&self) -> u16 {
+    /// The client's port, as the server sees it.
+    pub fn local_port(&self) -> u16 {
         self.stream.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    pub(crate) async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+    /// Sends `bytes` as they are.
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.stream.write_all(bytes).await.map_err(|e| format!("sending the request: {e}"))
     }
+}
 
+impl<S: AsyncRead + Unpin> Conn<S> {
     async fn fill(&mut self) -> Result<(), String> {
         // Into the buffer itself: a chunk array in this future would be
         // copied into every future that awaits it.
@@ -100,7 +148,7 @@ impl Conn {
     }
 
     /// Waits for `100 Continue` (after an `Expect: 100-continue` head).
-    pub(crate) async fn expect_continue(&mut self) -> Result<(), String> {
+    pub async fn expect_continue(&mut self) -> Result<(), String> {
         let (status, _) = self.head().await?;
         if status == 100 {
             Ok(())
@@ -111,7 +159,7 @@ impl Conn {
 
     /// Reads one response, skipping interim ones; `head_request` means the
     /// response has no body whatever its fields say.
-    pub(crate) async fn response(&mut self, head_request: bool) -> Result<WireResponse, String> {
+    pub async fn response(&mut self, head_request: bool) -> Result<WireResponse, String> {
         let mut had_continue = false;
         loop {
             let (status, headers) = self.head().await?;
@@ -156,7 +204,7 @@ impl Conn {
 
     /// Whether the server closed the connection within `wait` (no more
     /// bytes, EOF or reset).
-    pub(crate) async fn closed_within(&mut self, wait: Duration) -> bool {
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
         if !self.buf.is_empty() {
             return false;
         }

@@ -19,7 +19,7 @@
 //! }
 //! ```
 
-mod client;
+pub mod client;
 mod runner;
 mod suite;
 mod validate;

@@ -53,7 +53,10 @@ fn requirements(root: &Path) -> BTreeMap<String, Requirement> {
             let body = rest.trim_start().split_once(')').map_or("", |(_, b)| b).to_string();
             let continued = lines[n + 1..].iter().take_while(|l| l.starts_with("  ")).map(|l| l.trim());
             let sentence = std::iter::once(body.as_str()).chain(continued).collect::<Vec<_>>().join(" ");
-            assert!(sentence.contains(keyword.as_str()), "{place}: {id} is tagged {keyword} but its text does not say {keyword}");
+            assert!(
+                sentence.contains(keyword.as_str()),
+                "{place}: {id} is tagged {keyword} but its text does not say {keyword}"
+            );
             let previous = out.insert(id.to_string(), Requirement { keyword, place: place.clone() });
             assert!(previous.is_none(), "{place}: {id} is defined twice");
         }

@@ -17,6 +17,8 @@ struct Daemon {
     _dir: tempfile::TempDir,
     socket: std::path::PathBuf,
     drops: Arc<AtomicUsize>,
+    /// Notified when a request reaches `/hang`.
+    hanging: Arc<tokio::sync::Notify>,
 }
 
 struct Guard(Arc<AtomicUsize>);
@@ -33,12 +35,16 @@ async fn daemon(config: DaemonConfig) -> Daemon {
     let listener = DaemonListener::Unix(tokio::net::UnixListener::bind(&socket).unwrap());
     let drops = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&drops);
+    let hanging = Arc::new(tokio::sync::Notify::new());
+    let hung = Arc::clone(&hanging);
     let app = from_fn(move |req: Request| {
         let guard = Guard(Arc::clone(&seen));
+        let hung = Arc::clone(&hung);
         async move {
             let path = req.environ().path_info().to_string();
             let body = req.into_body().collect(1 << 20).await?;
             if path == "/hang" {
+                hung.notify_one();
                 std::future::pending::<()>().await;
             }
             drop(guard);
@@ -49,7 +55,7 @@ async fn daemon(config: DaemonConfig) -> Daemon {
     });
     let deployment = Arc::new(Deployment::new(Mode::Daemon, Arc::new(Settings::empty())));
     tokio::spawn(serve(listener, Arc::new(app), deployment, config, std::future::pending()));
-    Daemon { _dir: dir, socket, drops }
+    Daemon { _dir: dir, socket, drops, hanging }
 }
 
 fn begin(out: &mut BytesMut, id: u16, uri: &str, body: &[u8], keep: bool) {
@@ -190,7 +196,7 @@ async fn an_abort_drops_the_request() {
     let mut out = BytesMut::new();
     begin(&mut out, 1, "/hang", b"", true);
     conn.write_all(&out).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    d.hanging.notified().await;
     out.clear();
     encode_abort_request(&mut out, 1);
     conn.write_all(&out).await.unwrap();
@@ -207,10 +213,13 @@ async fn a_front_that_goes_away_drops_its_requests() {
     let mut out = BytesMut::new();
     begin(&mut out, 1, "/hang", b"", true);
     conn.write_all(&out).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    d.hanging.notified().await;
     drop(conn);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(d.drops.load(Ordering::SeqCst), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while d.drops.load(Ordering::SeqCst) != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "the request was not dropped within 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]

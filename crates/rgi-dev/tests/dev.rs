@@ -26,13 +26,18 @@ fn edits_are_served_with_no_refused_connection_and_errors_are_pages() {
     // A client requests without pause while the source changes.
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let client = {
         let stop = Arc::clone(&stop);
+        let answered = Arc::clone(&answered);
         std::thread::spawn(move || {
             let (mut answers, mut failures) = (0, Vec::new());
             while !stop.load(Ordering::Relaxed) {
                 match try_get(addr, "/") {
-                    Ok((200, body)) if body == "Hello, World!" || body == "Hello, edited!" => answers += 1,
+                    Ok((200, body)) if body == "Hello, World!" || body == "Hello, edited!" => {
+                        answers += 1;
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
                     Ok((status, body)) => failures.push(format!("{status} {body}")),
                     Err(err) => failures.push(format!("connection: {err}")),
                 }
@@ -40,7 +45,19 @@ fn edits_are_served_with_no_refused_connection_and_errors_are_pages() {
             (answers, failures)
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    // The client is answered before the edit and after it.
+    let answers_reach = |n: usize| {
+        let deadline = std::time::Instant::now() + REBUILD;
+        while answered.load(Ordering::Relaxed) < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the client got only {} answers",
+                answered.load(Ordering::Relaxed)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    answers_reach(3);
     let first_pid = server.app_pid();
     let lib = krate.read("src/lib.rs");
     // Saved as many editors do: a temporary file renamed over the real one.
@@ -58,7 +75,7 @@ fn edits_are_served_with_no_refused_connection_and_errors_are_pages() {
     assert!(!log.contains("tmp-save changed"), "the change names the editor's temporary file:\n{log}");
     let new_pid = server.app_pid();
     assert!(alive(new_pid), "the pid printed after the rebuild ({new_pid}) is not the running process");
-    std::thread::sleep(Duration::from_millis(300));
+    answers_reach(answered.load(Ordering::Relaxed) + 3);
     stop.store(true, Ordering::Relaxed);
     let (answers, failures) = client.join().unwrap();
     assert!(
@@ -113,9 +130,11 @@ fn noreload_serves_the_first_build_whatever_changes() {
     let krate = DevCrate::copy("hello", "dev-hello-b");
     let server = DevServer::start(&krate, &["--noreload"]);
     server.wait_for("/", FIRST_BUILD, "the first build to be served", |s, b| s == 200 && b == "Hello, World!");
+    // No watcher is started at all (the banner says so), so no change can
+    // reach the server: there is no event to wait for.
+    assert!(server.log().contains("not watching the source (--noreload)"), "{}", server.log());
     let lib = krate.read("src/lib.rs");
     krate.write("src/lib.rs", &lib.replace("Hello, World!", "Hello, ignored!"));
-    std::thread::sleep(Duration::from_secs(3));
     assert_eq!(get(server.addr, "/"), (200, "Hello, World!".to_string()));
     assert!(!server.log().contains("rebuilding"), "{}", server.log());
 }

@@ -62,10 +62,12 @@ async fn a_client_leaving_before_the_response_drops_the_call() {
     bounded(async {
         let drops = DropCounter::default();
         let counter = drops.clone();
+        let (called, mut calls) = tokio::sync::mpsc::unbounded_channel();
         let app = from_fn(move |_req: Request| {
             let guard = counter.guard();
+            let _ = called.send(());
             async move {
-                tokio::time::sleep(Duration::from_secs(60)).await;
+                std::future::pending::<()>().await;
                 drop(guard);
                 Ok(Response::new(Body::empty()))
             }
@@ -73,7 +75,7 @@ async fn a_client_leaving_before_the_response_drops_the_call() {
         let server = TestServer::with_app(app).await;
         let mut conn = server.connect().await;
         conn.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        calls.recv().await.unwrap();
         drop(conn);
         eventually("the call's drop", || drops.count() == 1).await;
     })
@@ -84,20 +86,28 @@ async fn a_client_leaving_before_the_response_drops_the_call() {
 async fn shutdown_lets_requests_in_flight_finish() {
     // SRV-9
     bounded(async {
-        let app = from_fn(|_req: Request| async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            Ok(Response::new(Body::from("finished")))
+        // The request runs until the test releases it, after shutdown began.
+        let (called, mut calls) = tokio::sync::mpsc::unbounded_channel();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let released = Arc::clone(&release);
+        let app = from_fn(move |_req: Request| {
+            let _ = called.send(());
+            let released = Arc::clone(&released);
+            async move {
+                released.notified().await;
+                Ok(Response::new(Body::from("finished")))
+            }
         });
         let server = TestServer::with_app(app).await;
         let addr = server.addr;
         let mut conn = server.connect().await;
         conn.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        calls.recv().await.unwrap();
         let stopping = tokio::spawn(server.shutdown());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // No new connections once shutdown began.
-        let late = tokio::net::TcpStream::connect(addr).await;
-        assert!(late.is_err(), "accepted a connection after shutdown began");
+        // No new connections once shutdown began: the listener closes
+        // while the request is still in flight.
+        eventually("the listener to close", || std::net::TcpStream::connect(addr).is_err()).await;
+        release.notify_one();
         let resp = read_response(&mut conn).await.unwrap();
         assert_eq!(resp.body_text(), "finished");
         stopping.await.unwrap().unwrap();
@@ -109,16 +119,20 @@ async fn shutdown_lets_requests_in_flight_finish() {
 async fn shutdown_closes_what_outlives_the_grace_period() {
     // SRV-9
     bounded(async {
-        let app = from_fn(|_req: Request| async move {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok(Response::new(Body::empty()))
+        let (called, mut calls) = tokio::sync::mpsc::unbounded_channel();
+        let app = from_fn(move |_req: Request| {
+            let _ = called.send(());
+            async move {
+                std::future::pending::<()>().await;
+                Ok(Response::new(Body::empty()))
+            }
         });
         let mut config = Config::default();
         config.grace_period = Duration::from_millis(300);
         let server = TestServer::with_config(config, app).await;
         let mut conn = server.connect().await;
         conn.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        calls.recv().await.unwrap();
         let started = Instant::now();
         server.shutdown().await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(3));
@@ -224,7 +238,10 @@ async fn requests_errors_and_refusals_are_logged() {
         server.raw(b"GET /ok?x=1 HTTP/1.1\r\nHost: t\r\n\r\n").await;
         server.raw(b"GET /fail HTTP/1.1\r\nHost: t\r\n\r\n").await;
         server.raw(b"GET / HTTP/1.1\r\n\r\n").await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // An access line is written when its response is finished, which
+        // may be just after the client read it.
+        let logged = || capture.text().lines().filter(|l| l.contains("rgi::access")).count() == 3;
+        eventually("three access log lines", logged).await;
     })
     .await;
     let log = capture.text();

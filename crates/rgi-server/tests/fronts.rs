@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rgi_conformance::{run, vectors, Options, Profile, Target};
-use rgi_test_support::{get, request, skip_unless_ci};
+use rgi_test_support::{first_status, get, request, skip_unless_ci};
 use support::{binary, daemon_binding, is_root, Proc};
 
 /// The mount every guide shows.
@@ -173,42 +173,15 @@ impl Running {
             if let Some(status) = self.front.0.try_wait().unwrap() {
                 panic!("{front:?} exited ({status}):\n{}", self.logs());
             }
-            if head_status(self.addr) == Some(200) {
+            // The status line alone: a streaming answer takes long to end.
+            let head = format!("GET {PREFIX}/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+            if first_status(self.addr, &head) == Some(200) {
                 return;
             }
             assert!(Instant::now() < deadline, "{front:?} did not answer on {}:\n{}", self.addr, self.logs());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-/// The status of `GET /app/`, read from the status line alone (a
-/// streaming application's answer would take a minute to read whole).
-fn head_status(addr: SocketAddr) -> Option<u16> {
-    let mut conn = TcpStream::connect(addr).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    conn.write_all(format!("GET {PREFIX}/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
-    let mut line = String::new();
-    BufReader::new(conn).read_line(&mut line).ok()?;
-    line.split(' ').nth(1)?.parse().ok()
-}
-
-/// The status an upload is answered with, read as soon as it comes, as
-/// curl does: a front may keep the connection until the client has sent
-/// the rest (HAProxy does), which is not the application's business.
-fn early_status(addr: SocketAddr, raw: &str) -> Option<u16> {
-    let conn = TcpStream::connect(addr).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let mut writer = conn.try_clone().ok()?;
-    let raw = raw.as_bytes().to_vec();
-    let writing = std::thread::spawn(move || {
-        let _ = writer.write_all(&raw);
-    });
-    let mut line = String::new();
-    let status = BufReader::new(&conn).read_line(&mut line).ok().and_then(|_| line.split(' ').nth(1)?.parse().ok());
-    let _ = conn.shutdown(std::net::Shutdown::Both);
-    let _ = writing.join();
-    status
 }
 
 fn post(len: usize) -> String {
@@ -249,7 +222,7 @@ fn check(front: Front) {
     let (status, body) = request(addr, &post(10 << 20));
     assert_eq!(status, 200, "{front:?}: 10 MiB upload: {}\n{}", &body[..body.len().min(300)], logs());
     assert_eq!(json(&body)["body_length"], 10 << 20, "{front:?}");
-    let status = early_status(addr, &post(20 << 20));
+    let status = first_status(addr, &post(20 << 20));
     assert_eq!(status, Some(413), "{front:?}: 20 MiB upload\n{}", logs());
 
     phase("uploads");

@@ -39,6 +39,27 @@ pub fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
     parse(&out).unwrap_or_default()
 }
 
+/// Sends `raw` (writing while it reads, as curl does) and returns the
+/// status of the answer as soon as its status line arrives, without
+/// waiting for the rest: a streaming answer may take long to end, and a
+/// front may keep the connection until the client has sent everything.
+/// `None` when no status line came within 30 s.
+pub fn first_status(addr: SocketAddr, raw: &str) -> Option<u16> {
+    let conn = TcpStream::connect(addr).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let mut writer = conn.try_clone().ok()?;
+    let raw = raw.as_bytes().to_vec();
+    let writing = std::thread::spawn(move || {
+        let _ = writer.write_all(&raw);
+    });
+    let mut line = String::new();
+    let read = std::io::BufRead::read_line(&mut std::io::BufReader::new(&conn), &mut line);
+    let status = read.ok().and_then(|_| line.split(' ').nth(1)?.parse().ok());
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+    let _ = writing.join();
+    status
+}
+
 fn try_request(addr: SocketAddr, raw: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(READ_TIMEOUT))?;

@@ -12,5 +12,5 @@ mod skip;
 
 pub use child::{alive, LoggedChild};
 pub use fds::pass_fd;
-pub use http::{get, request, try_get, KeepAlive};
+pub use http::{first_status, get, request, try_get, KeepAlive};
 pub use skip::{skip, skip_unless_ci};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rgi_core::{from_fn, Application, Body, Request, Response};
 use rgi_embedded::{BindAddr, Config, Listener, Mounts, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -85,134 +85,25 @@ impl Drop for TestServer {
     }
 }
 
-/// A response as bytes came off the wire.
-#[derive(Debug)]
-pub(crate) struct RawResponse {
-    pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
-}
-
-impl RawResponse {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    pub(crate) fn body_text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
+/// A response as bytes came off the wire (the conformance suite's raw
+/// client reads it).
+pub(crate) type RawResponse = rgi_conformance::client::WireResponse;
 
 /// Reads one response (skipping `100 Continue`), its body framed by
 /// Content-Length, chunked coding or connection close. `None` if the
 /// connection closed before a status line.
 pub(crate) async fn read_response(conn: &mut TcpStream) -> Option<RawResponse> {
-    read_response_to(conn, false).await
+    rgi_conformance::client::read_response(conn, false).await.ok()
 }
 
 /// Like `read_response`, for a response to HEAD (no body whatever it says).
 pub(crate) async fn read_head_response(conn: &mut TcpStream) -> Option<RawResponse> {
-    read_response_to(conn, true).await
-}
-
-async fn read_response_to(conn: &mut TcpStream, head: bool) -> Option<RawResponse> {
-    let mut reader = Reader { conn, buf: Vec::new() };
-    loop {
-        let head_bytes = reader.until(b"\r\n\r\n").await?;
-        let text = String::from_utf8_lossy(&head_bytes).into_owned();
-        let mut lines = text.split("\r\n");
-        let status_line = lines.next()?;
-        let status: u16 = status_line.split(' ').nth(1)?.parse().ok()?;
-        let headers: Vec<(String, String)> = lines
-            .filter(|l| !l.is_empty())
-            .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
-            .collect();
-        if status == 100 {
-            continue;
-        }
-        let find = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
-        let body = if head || status == 204 || status == 304 {
-            Vec::new()
-        } else if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-            reader.chunked().await?
-        } else if let Some(len) = find("content-length") {
-            reader.exactly(len.parse().ok()?).await?
-        } else {
-            reader.rest().await
-        };
-        return Some(RawResponse { status, headers, body });
-    }
-}
-
-struct Reader<'a> {
-    conn: &'a mut TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Reader<'_> {
-    async fn fill(&mut self) -> Option<()> {
-        let mut chunk = [0u8; 16384];
-        let n = self.conn.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Some(())
-    }
-
-    async fn until(&mut self, delim: &[u8]) -> Option<Vec<u8>> {
-        loop {
-            if let Some(i) = self.buf.windows(delim.len()).position(|w| w == delim) {
-                let out = self.buf[..i].to_vec();
-                self.buf.drain(..i + delim.len());
-                return Some(out);
-            }
-            self.fill().await?;
-        }
-    }
-
-    async fn exactly(&mut self, n: usize) -> Option<Vec<u8>> {
-        while self.buf.len() < n {
-            self.fill().await?;
-        }
-        Some(self.buf.drain(..n).collect())
-    }
-
-    async fn chunked(&mut self) -> Option<Vec<u8>> {
-        let mut body = Vec::new();
-        loop {
-            let line = self.until(b"\r\n").await?;
-            let size_text = String::from_utf8_lossy(&line);
-            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-            if size == 0 {
-                // Trailers until an empty line.
-                loop {
-                    if self.until(b"\r\n").await?.is_empty() {
-                        return Some(body);
-                    }
-                }
-            }
-            body.extend(self.exactly(size).await?);
-            self.until(b"\r\n").await?;
-        }
-    }
-
-    async fn rest(&mut self) -> Vec<u8> {
-        while self.fill().await.is_some() {}
-        std::mem::take(&mut self.buf)
-    }
+    rgi_conformance::client::read_response(conn, true).await.ok()
 }
 
 /// Whether the server closed the connection (EOF, or reset) within `wait`.
 pub(crate) async fn closed_within(conn: &mut TcpStream, wait: Duration) -> bool {
-    let mut byte = [0u8; 1];
-    loop {
-        match tokio::time::timeout(wait, conn.read(&mut byte)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => continue,
-            Err(_) => return false,
-        }
-    }
+    rgi_conformance::client::closed_within(conn, wait).await
 }
 
 /// An application answering `200 ok` with the request body's length.

@@ -79,6 +79,20 @@ impl ServerProc {
         get(self.addr, "/server-status").1
     }
 
+    /// The group's requests in flight (status page).
+    pub(crate) fn in_flight(&self, group: &str) -> usize {
+        let status = self.status();
+        let mut in_group = false;
+        for line in status.lines() {
+            if let Some(name) = line.strip_prefix("group: ") {
+                in_group = name == group;
+            } else if let (true, Some(n)) = (in_group, line.strip_prefix("in flight: ")) {
+                return n.trim().parse().unwrap_or(0);
+            }
+        }
+        0
+    }
+
     /// Pids of the group's processes in state `state` (status page).
     pub(crate) fn pids(&self, group: &str, state: &str) -> Vec<u32> {
         let status = self.status();

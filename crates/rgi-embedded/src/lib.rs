@@ -30,7 +30,7 @@ mod tls;
 pub use access::{AccessEntry, AccessSink};
 pub use config::{Config, Limits};
 pub use error::Error;
-pub use listener::{from_fd, from_listen_fds, is_listening_socket, BindAddr, Listener, StdListener};
+pub use listener::{from_fd, from_listen_fds, is_listening_socket, pass_listen_fds, BindAddr, Listener, StdListener};
 pub use logging::init_logging;
 pub use mounts::Mounts;
 pub use server::{shutdown_signal, Builder, Server};

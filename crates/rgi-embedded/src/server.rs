@@ -75,7 +75,8 @@ impl Builder {
     pub fn build(self) -> Server {
         let deployment =
             self.deployment.unwrap_or_else(|| Arc::new(Deployment::new(Mode::Embedded, Arc::new(Settings::empty()))));
-        Server { shared: Arc::new(Shared { config: self.config, mounts: self.mounts, deployment }) }
+        let draining = std::sync::atomic::AtomicBool::new(false);
+        Server { shared: Arc::new(Shared { config: self.config, mounts: self.mounts, deployment, draining }) }
     }
 }
 
@@ -114,6 +115,7 @@ impl Server {
         }
         let builder = Arc::new(hyper_builder(&self.shared.config));
         let connections = Arc::new(Semaphore::new(self.shared.config.limits.max_connections));
+        let accepting = CancellationToken::new();
         let stopping = CancellationToken::new();
         let abort = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -131,8 +133,7 @@ impl Server {
                 Arc::clone(&builder),
                 Arc::clone(&connections),
                 tracker.clone(),
-                stopping.clone(),
-                abort.clone(),
+                Tokens { accepting: accepting.clone(), stopping: stopping.clone(), abort: abort.clone() },
             );
             tracker.spawn(job);
         }
@@ -144,8 +145,19 @@ impl Server {
             grace_secs = grace.as_secs_f64(),
             "shutting down: no new connections, finishing requests in flight"
         );
-        stopping.cancel();
+        accepting.cancel();
         tracker.close();
+        let drain = self.shared.config.drain_period;
+        if !drain.is_zero() {
+            // Clients on HTTP/1 are asked to go with their next response
+            // and reconnect (to whoever accepts now); only those still idle
+            // at the end are closed under them.
+            self.shared.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+                tracing::info!(connections = tracker.len(), "drain period over; closing idle connections");
+            }
+        }
+        stopping.cancel();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!(connections = tracker.len(), "grace period over; closing the remaining connections");
             abort.cancel();
@@ -198,9 +210,9 @@ async fn accept_loop(
     builder: Arc<auto::Builder<TokioExecutor>>,
     connections: Arc<Semaphore>,
     tracker: TaskTracker,
-    stopping: CancellationToken,
-    abort: CancellationToken,
+    tokens: Tokens,
 ) {
+    let Tokens { accepting, stopping, abort } = tokens;
     let tls = listener.tls().map(|t| t.acceptor());
     loop {
         // SRV-3: past the connection limit, wait; the kernel queues the rest.
@@ -209,11 +221,11 @@ async fn accept_loop(
                 Ok(permit) => permit,
                 Err(_) => return,
             },
-            () = stopping.cancelled() => return,
+            () = accepting.cancelled() => return,
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = stopping.cancelled() => return,
+            () = accepting.cancelled() => return,
         };
         match accepted {
             Ok((stream, local, remote)) => {
@@ -253,6 +265,16 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// The stages of a server's stop, as its tasks see them.
+struct Tokens {
+    /// Stop accepting (the listener closes).
+    accepting: CancellationToken,
+    /// Close connections once their request in flight is answered.
+    stopping: CancellationToken,
+    /// Close connections now.
+    abort: CancellationToken,
 }
 
 /// Completes on `SIGTERM` or `SIGINT` (Ctrl-C).

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) mounts: Mounts,
     pub(crate) deployment: Arc<Deployment>,
+    /// The server is going: HTTP/1 responses close their connection.
+    pub(crate) draining: std::sync::atomic::AtomicBool,
 }
 
 /// The hyper service of one connection.
@@ -93,6 +95,9 @@ async fn handle(
             match call_guarded(&*mount.app, request).await {
                 Ok(mut response) => {
                     stream = respond::finish(&mut response, &method, version, &target);
+                    if version < http::Version::HTTP_2 && shared.draining.load(std::sync::atomic::Ordering::Relaxed) {
+                        respond::close_after(&mut response);
+                    }
                     response
                 }
                 Err(err) => failed(&err, &method, &target),

@@ -5,7 +5,9 @@
 //! The front is rgi's embedded server; each group is mounted as its
 //! [`Pool`](rgi_supervisor::Pool), an ordinary application, so there is one
 //! HTTP stack and one set of rules. `SIGHUP` reloads every group
-//! gracefully; `SIGTERM`/`SIGINT` stop the server, then the daemons.
+//! gracefully; `SIGTERM`/`SIGINT` stop the server, then the daemons;
+//! `SIGUSR2` starts the server's binary anew on the same sockets and hands
+//! over to it (a binary upgrade, see `upgrade`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use rgi_supervisor::{SocketDir, SupervisedGroup, SupervisorError};
 
 pub mod config;
 pub mod status;
+mod upgrade;
 
 pub use config::{Config, ConfigError, MountTarget};
 pub use status::Status;
@@ -57,6 +60,12 @@ pub async fn run(
     let pid = std::env::var("LISTEN_PID").ok();
     let fds = std::env::var("LISTEN_FDS").ok();
     let inherited = rgi_embedded::from_listen_fds(pid.as_deref(), fds.as_deref())?;
+    // systemd's FileDescriptorName, or a binary upgrade's: `https` sockets
+    // are the TLS listeners.
+    let names: Vec<String> = match (&inherited, std::env::var("LISTEN_FDNAMES")) {
+        (Some(_), Ok(names)) => names.split(':').map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
     let addrs = if listen.is_empty() { config.listen.clone() } else { listen };
     if addrs.is_empty() && inherited.is_none() && config.tls.is_none() {
         return Err(ServerError::NoListener);
@@ -94,25 +103,52 @@ pub async fn run(
     if let Some(path) = &config.status {
         mounts.add(path, Status::new(groups.iter().map(|g| Arc::clone(g.group())).collect()))?;
     }
-    let mut listeners = match inherited {
-        Some(listeners) => {
-            tracing::info!(sockets = listeners.len(), "serving on the sockets systemd passed (LISTEN_FDS)");
-            listeners
+    // Each listener, and whether it serves TLS (for a successor to know).
+    let mut listeners: Vec<(Listener, bool)> = Vec::new();
+    // Unix socket files this server made: removed when it stops, unless a
+    // successor serves them.
+    let mut socket_files = Vec::new();
+    let inherited_tls = names.iter().any(|n| n == "https");
+    match inherited {
+        Some(inherited) => {
+            tracing::info!(sockets = inherited.len(), "serving on inherited sockets (LISTEN_FDS)");
+            for (i, listener) in inherited.into_iter().enumerate() {
+                match (names.get(i).map(String::as_str), &tls) {
+                    (Some("https"), Some((tls, _))) => listeners.push((listener.with_tls(Arc::clone(tls)), true)),
+                    (Some("https"), None) => {
+                        return Err(ServerError::Config(ConfigError::Invalid {
+                            path: "LISTEN_FDNAMES".into(),
+                            message: "an https socket was passed, but [server] has no tls-cert and tls-key".into(),
+                        }))
+                    }
+                    _ => listeners.push((listener, false)),
+                }
+            }
         }
         None => {
-            let mut listeners = Vec::new();
             for addr in &addrs {
-                listeners.push(Listener::bind(addr).await?);
+                if let BindAddr::Unix(path) = addr {
+                    socket_files.push(path.clone());
+                }
+                listeners.push((Listener::bind(addr).await?.keep_file(), false));
             }
-            listeners
-        }
-    };
-    if let Some((tls, addrs)) = &tls {
-        for addr in addrs {
-            listeners.push(Listener::bind(addr).await?.with_tls(Arc::clone(tls)));
         }
     }
+    if let (Some((tls, addrs)), false) = (&tls, inherited_tls) {
+        for addr in addrs {
+            listeners.push((Listener::bind(addr).await?.with_tls(Arc::clone(tls)), true));
+        }
+    }
+    let handover = upgrade::Handover {
+        sockets: listeners
+            .iter()
+            .map(|(l, tls)| l.try_clone_fd().map(|fd| (fd, if *tls { "https" } else { "http" })))
+            .collect::<std::io::Result<_>>()
+            .map_err(|source| ServerError::Http(rgi_embedded::Error::Bind { addr: "a listener".into(), source }))?,
+    };
+    let listeners: Vec<Listener> = listeners.into_iter().map(|(l, _)| l).collect();
     let reloads: Vec<_> = groups.iter().map(|g| (g.reloader(), g.rollout())).collect();
+    let first_rollouts: Vec<_> = groups.iter().map(|g| g.rollout()).collect();
     let certificate = tls.map(|(tls, _)| tls);
     let hup = tokio::spawn(reload_on_sighup(reloads, certificate, Arc::clone(&notifier)));
     let watchdog = notifier.watchdog_interval().map(|every| {
@@ -127,16 +163,46 @@ pub async fn run(
     });
     let server = Server::builder().config(config.server.clone()).mounts(mounts).build();
     // The sockets are bound: connections wait in their backlog from here.
-    notifier.notify("READY=1");
+    // Ready is said once every group has its first processes up (or has
+    // failed to start them), so a server this one replaces stops
+    // accepting only when this one can answer.
+    let ready = {
+        let notifier = Arc::clone(&notifier);
+        tokio::spawn(async move {
+            for mut rollout in first_rollouts {
+                let _ = rollout.wait_for(|r| !matches!(r, rgi_supervisor::Rollout::Starting { .. })).await;
+            }
+            if std::env::var_os(upgrade::READY_ENV).is_some() {
+                // systemd follows the new process (with NotifyAccess=all).
+                notifier.notify(&format!("MAINPID={}", std::process::id()));
+            }
+            notifier.notify("READY=1");
+            upgrade::tell_predecessor();
+        })
+    };
+    let mut handed_over = false;
     let served = server
         .serve(listeners, async {
             tokio::select! {
                 () = shutdown => {}
                 () = rgi_embedded::shutdown_signal() => {}
+                _successor = upgrade::on_sigusr2(handover) => handed_over = true,
             }
             notifier.notify("STOPPING=1");
         })
         .await;
+    ready.abort();
+    if handed_over {
+        // The successor serves the same files (and, when the directory was
+        // named in the configuration, its daemons' sockets live there too).
+        if config.socket_dir.is_some() {
+            dir.hand_on();
+        }
+    } else {
+        for path in socket_files {
+            let _ = std::fs::remove_file(path);
+        }
+    }
     hup.abort();
     if let Some(watchdog) = watchdog {
         watchdog.abort();

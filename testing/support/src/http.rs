@@ -98,11 +98,15 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
-/// A kept-alive HTTP/1.1 client connection.
+/// A kept-alive HTTP/1.1 client connection. Like a browser or wrk, it
+/// opens a new connection when the server said `Connection: close`.
 #[derive(Debug)]
 pub struct KeepAlive {
+    addr: SocketAddr,
     stream: TcpStream,
     buf: Vec<u8>,
+    /// The server asked to close after the last answer.
+    closing: bool,
 }
 
 impl KeepAlive {
@@ -110,12 +114,15 @@ impl KeepAlive {
     pub fn connect(addr: SocketAddr) -> std::io::Result<Self> {
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Self { stream, buf: Vec::new() })
+        Ok(Self { addr, stream, buf: Vec::new(), closing: false })
     }
 
     /// GET on this connection: (status, body), or an error if the
     /// connection failed in any way. The answer must carry Content-Length.
     pub fn get(&mut self, target: &str) -> std::io::Result<(u16, String)> {
+        if self.closing {
+            *self = Self::connect(self.addr)?;
+        }
         self.stream.write_all(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())?;
         loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -131,6 +138,11 @@ impl KeepAlive {
                 let body = String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).into_owned();
                 self.buf.drain(..end + 4 + len);
                 let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                self.closing = head.lines().any(|l| {
+                    l.split_once(':').is_some_and(|(n, v)| {
+                        n.trim().eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close")
+                    })
+                });
                 return Ok((status, body));
             }
             self.fill()?;

@@ -75,6 +75,12 @@ pub struct Config {
     /// Time in-flight requests get to finish after a shutdown signal before
     /// their connections are closed (SRV-9). Default 30 s.
     pub grace_period: Duration,
+    /// After a shutdown signal and before the grace period, how long the
+    /// server keeps its open connections while asking each HTTP/1 client
+    /// to go (`Connection: close` on its next response) instead of closing
+    /// idle connections at once, which races a client sending its next
+    /// request. Ends early once every connection is gone. Default 0 (off).
+    pub drain_period: Duration,
     /// Serve HTTP/2 with prior knowledge next to HTTP/1.1. Default on.
     pub http2: bool,
     /// Log one line per request at INFO on target `rgi::access` (SRV-10).
@@ -94,6 +100,7 @@ impl Default for Config {
         Self {
             limits: Limits::default(),
             grace_period: Duration::from_secs(30),
+            drain_period: Duration::ZERO,
             http2: true,
             access_log: false,
             access_sink: None,

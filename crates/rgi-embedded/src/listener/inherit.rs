@@ -45,3 +45,11 @@ pub fn from_fd(fd: RawFd) -> Result<Listener, Error> {
 pub fn is_listening_socket(fd: RawFd) -> bool {
     sys::is_listening_socket(fd)
 }
+
+/// Makes `listeners` the sockets the process `cmd` starts inherits, at
+/// descriptors 3, 4, ... (`LISTEN_FDS` order); the caller sets
+/// `LISTEN_FDS` (and `LISTEN_PID` to the child's pid, which only the
+/// child knows: `sh -c 'LISTEN_PID=$$ exec ...'` does it).
+pub fn pass_listen_fds(cmd: &mut tokio::process::Command, listeners: Vec<std::os::fd::OwnedFd>) -> std::io::Result<()> {
+    sys::place_at_listen_fds(cmd, listeners, LISTEN_FDS_START)
+}

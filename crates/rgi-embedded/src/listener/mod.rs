@@ -20,7 +20,7 @@ use crate::tls::TlsConfig;
 mod inherit;
 mod sys;
 
-pub use inherit::{from_fd, from_listen_fds, is_listening_socket};
+pub use inherit::{from_fd, from_listen_fds, is_listening_socket, pass_listen_fds};
 
 /// An address to listen on, as written in `RGI_BIND` (DEP-2): `host:port`,
 /// `[ipv6]:port`, or `unix:/path`. A host name (`localhost:8000`) is
@@ -138,6 +138,26 @@ impl Listener {
     /// and their url scheme is `https` (ENV-7).
     pub fn with_tls(mut self, tls: Arc<TlsConfig>) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// A duplicate of the listening socket's descriptor (close-on-exec),
+    /// to hand to another process: both then accept from the same queue,
+    /// as a binary upgrade needs.
+    pub fn try_clone_fd(&self) -> io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        match &self.kind {
+            Kind::Tcp(l) => l.as_fd().try_clone_to_owned(),
+            Kind::Unix(l) => l.as_fd().try_clone_to_owned(),
+            Kind::StdTcp(l) => l.as_fd().try_clone_to_owned(),
+            Kind::StdUnix(l) => l.as_fd().try_clone_to_owned(),
+        }
+    }
+
+    /// This listener, leaving its Unix socket file in place when the server
+    /// stops (its owner removes it, or hands it on to another process).
+    pub fn keep_file(mut self) -> Self {
+        self.owned_path = None;
         self
     }
 

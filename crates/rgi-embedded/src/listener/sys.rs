@@ -75,3 +75,52 @@ pub(super) fn remove_stale_socket(path: &Path) -> io::Result<()> {
         Err(_) => Ok(()),
     }
 }
+
+/// Arranges for `fds` to be descriptors 3, 4, ... of the process `cmd`
+/// starts, as `LISTEN_FDS` says (a binary upgrade hands its listeners on
+/// so). Nothing else of this process's reaches the child: every other
+/// descriptor it holds is close-on-exec.
+pub(super) fn place_at_listen_fds(
+    cmd: &mut tokio::process::Command,
+    fds: Vec<OwnedFd>,
+    start: RawFd,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // Above the targets, so that no dup2 in the child overwrites a source
+    // it has yet to copy.
+    let floor = start + RawFd::try_from(fds.len()).unwrap_or(RawFd::MAX - start);
+    let mut high = Vec::with_capacity(fds.len());
+    for fd in &fds {
+        // SAFETY: F_DUPFD_CLOEXEC copies a descriptor we own to the lowest
+        // free number at or above `floor`, close-on-exec.
+        let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor) };
+        if copy == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `copy` was just made and is owned by no one else.
+        high.push(unsafe { OwnedFd::from_raw_fd(copy) });
+    }
+    let raw: Vec<RawFd> = high.iter().map(AsRawFd::as_raw_fd).collect();
+    // SAFETY: `in_child` runs between fork and exec; it calls only dup2,
+    // which is async-signal-safe, and allocates nothing (`raw` was made
+    // before the fork). `high` lives in the closure until the command is
+    // dropped, so the sources are open when the child copies them.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _sources = &high;
+            in_child(&raw, start)
+        })
+    };
+    Ok(())
+}
+
+fn in_child(sources: &[RawFd], start: RawFd) -> io::Result<()> {
+    for (target, &source) in (start..).zip(sources) {
+        // SAFETY: dup2 copies an open descriptor onto `target`, clearing
+        // close-on-exec there; it touches no memory.
+        if unsafe { libc::dup2(source, target) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

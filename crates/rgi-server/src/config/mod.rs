@@ -90,6 +90,7 @@ struct ServerSection {
     #[serde(default)]
     access_log: bool,
     grace_period: Option<Span>,
+    drain_period: Option<Span>,
     #[serde(default)]
     limits: LimitsSection,
 }
@@ -228,6 +229,9 @@ impl Config {
         if let Some(g) = file.server.grace_period {
             server.grace_period = g.0;
         }
+        // Behind a balancer or through a binary upgrade, clients on kept-alive
+        // connections are asked to go rather than cut off (see drain-period).
+        server.drain_period = file.server.drain_period.map_or(std::time::Duration::from_secs(1), |d| d.0);
         apply_limits(&mut server.limits, &file.server.limits);
 
         let mut groups = Vec::new();

@@ -15,6 +15,8 @@ use crate::sys;
 pub struct SocketDir {
     path: PathBuf,
     created: bool,
+    /// Another server (a successor) uses the directory now.
+    handed_on: std::sync::atomic::AtomicBool,
     group: Option<u32>,
 }
 
@@ -64,7 +66,13 @@ impl SocketDir {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o710))
                 .map_err(|e| bad(format!("cannot set its mode: {e}")))?;
         }
-        Ok(Self { path, created, group })
+        Ok(Self { path, created, group, handed_on: std::sync::atomic::AtomicBool::new(false) })
+    }
+
+    /// Leaves the directory in place when this is dropped: a server that
+    /// handed over to a successor using the same directory.
+    pub fn hand_on(&self) {
+        self.handed_on.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The directory.
@@ -101,7 +109,7 @@ fn default_path() -> PathBuf {
 
 impl Drop for SocketDir {
     fn drop(&mut self) {
-        if self.created {
+        if self.created && !self.handed_on.load(std::sync::atomic::Ordering::Relaxed) {
             let _ = fs::remove_dir_all(&self.path);
         }
     }

@@ -15,6 +15,11 @@
 #   nginx-phpfpm       the same nginx -> php-fpm, pm=static, 2 children,
 #                      hello.php (row skipped when php-fpm is not installed)
 #
+# Then, with h2load (apt-get install nghttp2-client), the same servers over
+# HTTP/2: rgi-embedded and rgi-server with prior knowledge (h2c), and
+# rgi-server-tls by ALPN h2, CONNS connections with 10 streams each, in a
+# second table (ratios against rgi-embedded over h2c, same run).
+#
 # Targets: rgi-server >= 0.45x hyper; nginx-rgi >= 2x nginx-phpfpm; the
 # rgi-server row's peak RSS (front + 2 daemons) <= 12 MiB.
 #
@@ -163,3 +168,39 @@ else
 fi
 
 measure_rows hyper "$rows"
+
+# HTTP/2: h2load, each row PASSES times for DURATION seconds.
+if command -v h2load >/dev/null; then
+  h2rows="rgi-embedded rgi-server rgi-server-tls"
+  for ((pass = 1; pass <= PASSES; pass++)); do
+    for name in $h2rows; do
+      sleep 1
+      h2load -c"$CONNS" -m10 -t"$WRK_THREADS" -D"$DURATION" \
+        "${BENCH_SCHEME[$name]:-http}://127.0.0.1:${BENCH_PORT[$name]}/" >"$RESULTS/$name.h2.$pass" 2>&1 || true
+      echo "pass $pass $name (h2): $(grep -o 'finished in [^,]*, [0-9.]* req/s' "$RESULTS/$name.h2.$pass")" >&2
+    done
+  done
+  python3 - "$RESULTS" "$PASSES" $h2rows <<'PY'
+import re, sys, statistics
+res, passes, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+data = {}
+for r in rows:
+    rps, failed = [], 0
+    for p in range(1, passes + 1):
+        t = open(f"{res}/{r}.h2.{p}").read()
+        m = re.search(r"finished in [^,]*, ([\d.]+) req/s", t)
+        rps.append(float(m.group(1)) if m else 0.0)
+        m = re.search(r"requests: .*?(\d+) failed, (\d+) errored", t)
+        failed += int(m.group(1)) + int(m.group(2)) if m else 0
+    data[r] = (statistics.mean(rps), statistics.stdev(rps) if len(rps) > 1 else 0.0, failed)
+base = data[rows[0]][0] or 1.0
+print()
+print(f"| server over HTTP/2 | req/s (mean of {passes}) | ± | ratio vs {rows[0]} | failed |")
+print("|---|---:|---:|---:|---:|")
+for r in rows:
+    m, sd, failed = data[r]
+    print(f"| {r} | {m:,.0f} | {sd:,.0f} | {m / base:.3f} | {failed} |")
+PY
+else
+  echo "h2load not installed (apt-get install nghttp2-client): HTTP/2 rows skipped" >&2
+fi

@@ -14,8 +14,11 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::ClientConfig;
 
 /// A response as read off the wire.
 #[derive(Debug, Clone)]
@@ -47,7 +50,7 @@ impl WireResponse {
 /// means it has no body whatever its fields say. Bytes after it that came
 /// in the same read are not kept: use one call per connection, or [`Conn`].
 pub async fn read_response<S: AsyncRead + Unpin>(stream: S, head_request: bool) -> Result<WireResponse, String> {
-    Conn { stream, buf: Vec::new(), timeout: Duration::from_secs(30) }.response(head_request).await
+    Conn { stream, buf: Vec::new(), timeout: Duration::from_secs(30), local_port: 0 }.response(head_request).await
 }
 
 /// Whether the peer closed `stream` (EOF, or reset) within `wait`; bytes
@@ -63,34 +66,155 @@ pub async fn closed_within<S: AsyncRead + Unpin>(mut stream: S, wait: Duration) 
     }
 }
 
+/// A byte stream to a server: TCP, or TLS over it.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+
 /// A connection that keeps what it read past a response for the next.
 #[derive(Debug)]
-pub struct Conn<S = TcpStream> {
+pub struct Conn<S = Box<dyn Io>> {
     stream: S,
     buf: Vec<u8>,
     timeout: Duration,
+    local_port: u16,
 }
 
 impl Conn {
-    /// Connects to `addr`; each read waits at most `timeout`.
-    pub async fn connect(addr: &str, timeout: Duration) -> Result<Self, String> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("connecting to {addr} timed out"))?
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        Ok(Self { stream, buf: Vec::new(), timeout })
+    /// Connects to `addr` (`host:port`), over TLS when `tls` is given
+    /// (HTTP/1.1 by ALPN); each read waits at most `timeout`.
+    pub async fn connect(addr: &str, timeout: Duration, tls: Option<&Arc<ClientConfig>>) -> Result<Self, String> {
+        let stream = connect_tcp(addr, timeout).await?;
+        let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+        let stream: Box<dyn Io> = match tls {
+            None => Box::new(stream),
+            Some(config) => Box::new(handshake(stream, addr, config, b"http/1.1", timeout).await?),
+        };
+        Ok(Self { stream, buf: Vec::new(), timeout, local_port })
     }
 
     /// The client's port, as the server sees it.
     pub fn local_port(&self) -> u16 {
-        self.stream.local_addr().map(|a| a.port()).unwrap_or(0)
+        self.local_port
     }
 
     /// Sends `bytes` as they are.
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.stream.write_all(bytes).await.map_err(|e| format!("sending the request: {e}"))
     }
+}
+
+/// A TLS client configuration that trusts exactly the certificates in the
+/// PEM file `pinned`: a test server's own, self-signed certificate, which
+/// no certificate authority vouches for (WebPKI path building refuses a
+/// self-signed certificate that is also marked as a CA, as test
+/// certificates made with `openssl req -x509` are). The handshake's
+/// signatures are still verified.
+pub fn tls_client(pinned: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+
+    let certs = CertificateDer::pem_file_iter(pinned)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", pinned.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", pinned.display()));
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(Pinned { certs, provider: Arc::clone(&provider) });
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Accepts the server certificates it was given, and nothing else.
+#[derive(Debug)]
+struct Pinned {
+    certs: Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>,
+    provider: Arc<tokio_rustls::rustls::crypto::CryptoProvider>,
+}
+
+impl tokio_rustls::rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[tokio_rustls::rustls::pki_types::CertificateDer<'_>],
+        _server_name: &tokio_rustls::rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: tokio_rustls::rustls::pki_types::UnixTime,
+    ) -> Result<tokio_rustls::rustls::client::danger::ServerCertVerified, tokio_rustls::rustls::Error> {
+        if self.certs.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+            Ok(tokio_rustls::rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(tokio_rustls::rustls::Error::InvalidCertificate(tokio_rustls::rustls::CertificateError::UnknownIssuer))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
+        dss: &tokio_rustls::rustls::DigitallySignedStruct,
+    ) -> Result<tokio_rustls::rustls::client::danger::HandshakeSignatureValid, tokio_rustls::rustls::Error> {
+        tokio_rustls::rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
+        dss: &tokio_rustls::rustls::DigitallySignedStruct,
+    ) -> Result<tokio_rustls::rustls::client::danger::HandshakeSignatureValid, tokio_rustls::rustls::Error> {
+        tokio_rustls::rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<tokio_rustls::rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A TCP connection to `addr`, within `timeout`.
+pub(crate) async fn connect_tcp(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| format!("connecting to {addr} timed out"))?
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// TLS over `stream`, offering `alpn`; the server's name is `addr`'s host.
+pub(crate) async fn handshake(
+    stream: TcpStream,
+    addr: &str,
+    config: &Arc<ClientConfig>,
+    alpn: &[u8],
+    timeout: Duration,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let mut config = (**config).clone();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("{host:?} is not a TLS server name: {e}"))?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    tokio::time::timeout(timeout, connector.connect(name, stream))
+        .await
+        .map_err(|_| format!("TLS handshake with {addr} timed out"))?
+        .map_err(|e| format!("TLS handshake with {addr} failed: {e}"))
 }
 
 impl<S: AsyncRead + Unpin> Conn<S> {

@@ -20,11 +20,12 @@
 //! ```
 
 pub mod client;
+mod h2;
 mod runner;
 mod suite;
 mod validate;
 pub mod vectors;
 
-pub use runner::{run, Options, Outcome, Profile, Report, Target, VectorResult};
+pub use runner::{run, Options, Outcome, Profile, Protocol, Report, Target, VectorResult};
 pub use suite::{check_app, AppSuite, Failure};
 pub use validate::{rules, Rule, Severity, Validate, ValidateMode, Violation};

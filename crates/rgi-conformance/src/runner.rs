@@ -7,7 +7,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::client::{Conn, WireResponse};
-use crate::vectors::{Expect, RequestSpec, Vector, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, RGI_ONLY};
+use crate::h2::{self, H2};
+use crate::vectors::{
+    Expect, RequestSpec, Vector, CLEARTEXT_ONLY, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, RGI_ONLY, TLS_ONLY,
+};
 
 /// The server under test: where it listens and where echo is mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,14 +22,18 @@ pub struct Target {
 }
 
 impl Target {
-    /// Parses `http://host:port[/prefix]`.
+    /// Parses `http://host:port[/prefix]` (or `https://`: TLS itself is
+    /// chosen with [`Options::tls`]).
     ///
     /// ```
     /// let t = rgi_conformance::Target::parse("http://127.0.0.1:8000/echo/").unwrap();
     /// assert_eq!((t.authority.as_str(), t.prefix.as_str()), ("127.0.0.1:8000", "/echo"));
     /// ```
     pub fn parse(url: &str) -> Result<Self, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url:?}: only http:// URLs are supported"))?;
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| format!("{url:?}: give an http:// or https:// URL"))?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -51,6 +58,18 @@ pub enum Profile {
     Front,
 }
 
+/// The HTTP version the vectors are sent in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// HTTP/1.1 (and the vectors' own HTTP/1.0 requests), as raw bytes.
+    #[default]
+    Http1,
+    /// HTTP/2: cleartext with prior knowledge, or over TLS by ALPN `h2`.
+    /// Vectors about HTTP/1 framing, versions or connections are skipped.
+    Http2,
+}
+
 /// How to run the suite.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -63,11 +82,23 @@ pub struct Options {
     pub front: Option<String>,
     /// How long to wait for any one answer.
     pub timeout: Duration,
+    /// The HTTP version to send.
+    pub protocol: Protocol,
+    /// Connect over TLS with this client configuration (its roots must
+    /// trust the server's certificate).
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { profile: Profile::Rgi, only: None, front: None, timeout: Duration::from_secs(10) }
+        Self {
+            profile: Profile::Rgi,
+            only: None,
+            front: None,
+            timeout: Duration::from_secs(10),
+            protocol: Protocol::Http1,
+            tls: None,
+        }
     }
 }
 
@@ -168,6 +199,18 @@ fn skip_reason(vector: &Vector, target: &Target, options: &Options) -> Option<St
     if vector.has_tag(NEEDS_ROOT) && !target.prefix.is_empty() {
         return Some("needs the echo application at the root".into());
     }
+    if vector.has_tag(CLEARTEXT_ONLY) && options.tls.is_some() {
+        return Some("about cleartext connections".into());
+    }
+    if vector.has_tag(TLS_ONLY) && options.tls.is_none() {
+        return Some("about TLS connections".into());
+    }
+    if options.protocol == Protocol::Http2 {
+        let requests = std::iter::once(&vector.request).chain(vector.then.as_ref().map(|t| &t.request));
+        if let Some(why) = requests.filter_map(http1_only).next() {
+            return Some(format!("HTTP/1 only: {why}"));
+        }
+    }
     match options.profile {
         Profile::WsgiReference if vector.has_tag(RGI_ONLY) => {
             Some(format!("rgi-only: {}", vector.reason.as_deref().unwrap_or("")))
@@ -179,9 +222,34 @@ fn skip_reason(vector: &Vector, target: &Target, options: &Options) -> Option<St
     }
 }
 
+/// Why a request means something in HTTP/1 alone, if it does.
+fn http1_only(spec: &RequestSpec) -> Option<&'static str> {
+    const CONNECTION_SPECIFIC: [&str; 6] =
+        ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"];
+    if spec.raw.is_some() {
+        Some("raw bytes")
+    } else if spec.version.as_deref().is_some_and(|v| v != "HTTP/1.1") {
+        Some("another HTTP version")
+    } else if spec.no_host {
+        Some("no Host (HTTP/2 always has :authority)")
+    } else if spec.expect_continue {
+        Some("100-continue")
+    } else if spec.headers.iter().any(|(n, v)| {
+        let n = n.to_ascii_lowercase();
+        CONNECTION_SPECIFIC.contains(&n.as_str()) || (n == "te" && !v.eq_ignore_ascii_case("trailers"))
+    }) {
+        Some("connection-specific or Host fields")
+    } else {
+        None
+    }
+}
+
 struct Placeholders<'a> {
     target: &'a Target,
     client_port: u16,
+    protocol: &'static str,
+    /// 80, or 443 over TLS.
+    default_port: &'static str,
 }
 
 impl Placeholders<'_> {
@@ -191,17 +259,99 @@ impl Placeholders<'_> {
             .replace("{host}", &self.target.authority)
             .replace("{port}", port)
             .replace("{client_port}", &self.client_port.to_string())
+            .replace("{protocol}", self.protocol)
+            .replace("{default_port}", self.default_port)
     }
 }
 
 async fn run_one(target: &Target, vector: &Vector, options: &Options) -> Result<(), Vec<String>> {
-    let mut conn = Conn::connect(&target.authority, options.timeout).await.map_err(|e| vec![e])?;
-    let ph = Placeholders { target, client_port: conn.local_port() };
+    if options.protocol == Protocol::Http2 {
+        return run_one_h2(target, vector, options).await;
+    }
+    let mut conn =
+        Conn::connect(&target.authority, options.timeout, options.tls.as_ref()).await.map_err(|e| vec![e])?;
+    let default_port = if options.tls.is_some() { "443" } else { "80" };
+    let ph = Placeholders { target, client_port: conn.local_port(), protocol: "HTTP/1.1", default_port };
     exchange(&mut conn, &ph, &vector.request, &vector.expect, options).await?;
     if let Some(then) = &vector.then {
         exchange(&mut conn, &ph, &then.request, &then.expect, options).await?;
     }
     Ok(())
+}
+
+async fn run_one_h2(target: &Target, vector: &Vector, options: &Options) -> Result<(), Vec<String>> {
+    let mut h2 = H2::connect(&target.authority, options.timeout, options.tls.as_ref()).await.map_err(|e| vec![e])?;
+    let default_port = if options.tls.is_some() { "443" } else { "80" };
+    let ph = Placeholders { target, client_port: h2.local_port, protocol: "HTTP/2.0", default_port };
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    for (spec, expect) in
+        std::iter::once((&vector.request, &vector.expect)).chain(vector.then.as_ref().map(|t| (&t.request, &t.expect)))
+    {
+        let request = build_h2(spec, &ph, scheme).map_err(|e| vec![e])?;
+        let resp = h2.exchange(request).await.map_err(|e| vec![e])?;
+        let problems = check(&resp, expect, spec, &ph);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+    }
+    Ok(())
+}
+
+/// The HTTP/2 request a vector's parts describe: the body in the frames
+/// its chunks say (HTTP/2's DATA frames take chunked coding's place), then
+/// its trailers.
+fn build_h2(spec: &RequestSpec, ph: &Placeholders<'_>, scheme: &str) -> Result<http::Request<h2::Frames>, String> {
+    let method = spec.method.as_deref().unwrap_or("GET");
+    let target = ph.expand(spec.target.as_deref().unwrap_or("{prefix}/"));
+    // An absolute-form target names its own authority, as :authority does;
+    // `OPTIONS *` keeps its asterisk as :path (RFC 9113 section 8.3.1).
+    let uri = if target.starts_with("http://") || target.starts_with("https://") {
+        http::Uri::try_from(target.as_str()).map_err(|e| format!("target {target:?}: {e}"))?
+    } else {
+        http::Uri::builder()
+            .scheme(scheme)
+            .authority(ph.target.authority.as_str())
+            .path_and_query(target.as_str())
+            .build()
+            .map_err(|e| format!("target {target:?}: {e}"))?
+    };
+    let mut builder = http::Request::builder().method(method).uri(uri).version(http::Version::HTTP_2);
+    for (name, value) in &spec.headers {
+        builder = builder.header(name.as_str(), ph.expand(value));
+    }
+    let payload = spec.body.as_ref().map(|b| b.bytes()).unwrap_or_default();
+    let mut frames = Vec::new();
+    match &spec.chunks {
+        Some(chunks) => {
+            let mut rest = &payload[..];
+            for &size in chunks {
+                let (chunk, after) = rest.split_at(size.min(rest.len()));
+                frames.push(http_body::Frame::data(bytes::Bytes::copy_from_slice(chunk)));
+                rest = after;
+            }
+            if !rest.is_empty() {
+                frames.push(http_body::Frame::data(bytes::Bytes::copy_from_slice(rest)));
+            }
+        }
+        None if spec.body.is_some() => {
+            if !spec.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
+                builder = builder.header("content-length", payload.len());
+            }
+            frames.push(http_body::Frame::data(bytes::Bytes::from(payload)));
+        }
+        None => {}
+    }
+    if !spec.trailers.is_empty() {
+        let mut trailers = http::HeaderMap::new();
+        for (name, value) in &spec.trailers {
+            let name = http::HeaderName::try_from(name.as_str()).map_err(|e| format!("trailer {name:?}: {e}"))?;
+            let value =
+                http::HeaderValue::try_from(value.as_str()).map_err(|e| format!("trailer value {value:?}: {e}"))?;
+            trailers.append(name, value);
+        }
+        frames.push(http_body::Frame::trailers(trailers));
+    }
+    builder.body(h2::frames(frames)).map_err(|e| format!("not an HTTP/2 request: {e}"))
 }
 
 /// Sends one request and checks its response against `expect`.

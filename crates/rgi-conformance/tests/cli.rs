@@ -63,7 +63,10 @@ fn nothing_listening_is_one_clear_line_and_status_2() {
 fn bad_arguments_exit_2_naming_the_problem() {
     let (code, out) = conformance(&["ftp://x"]);
     assert_eq!(code, Some(2));
-    assert!(out.contains("only http:// URLs"), "{out}");
+    assert!(out.contains("give an http:// or https:// URL"), "{out}");
+    let (code, out) = conformance(&["https://127.0.0.1:1"]);
+    assert_eq!(code, Some(2));
+    assert!(out.contains("needs --cacert"), "{out}");
     let (code, out) = conformance(&["http://127.0.0.1:1", "--vectors", "/nonexistent"]);
     assert_eq!(code, Some(2));
     assert!(out.contains("/nonexistent"), "{out}");

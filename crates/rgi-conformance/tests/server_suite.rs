@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use rgi_conformance::{run, vectors, Options, Profile, Report, Target};
+use rgi_conformance::{run, vectors, Options, Profile, Protocol, Report, Target};
 use rgi_embedded::{BindAddr, Config, Listener, Mounts, Server};
 
 async fn embedded_echo(prefix: &str) -> (Target, tokio::sync::oneshot::Sender<()>) {
@@ -47,6 +47,19 @@ async fn embedded_adapter_passes_every_vector_under_a_prefix() {
     let report =
         tokio::time::timeout(Duration::from_secs(120), run(&target, &vectors, &Options::default())).await.unwrap();
     assert_passes(&report, "embedded at /mnt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_adapter_passes_the_vectors_over_http2() {
+    // ENV-8: the same vectors as HTTP/2 requests (prior knowledge).
+    for prefix in ["", "/mnt"] {
+        let (target, _stop) = embedded_echo(prefix).await;
+        let vectors = vectors::builtin().unwrap();
+        let options = Options { protocol: Protocol::Http2, ..Options::default() };
+        let report = tokio::time::timeout(Duration::from_secs(120), run(&target, &vectors, &options)).await.unwrap();
+        assert_passes(&report, &format!("embedded over HTTP/2 at {prefix:?}"));
+        assert!(report.counts().0 > 40, "only {} vectors ran over HTTP/2", report.counts().0);
+    }
 }
 
 /// echo in a FastCGI daemon (in this process) behind a pool mounted in the

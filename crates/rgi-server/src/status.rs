@@ -52,9 +52,10 @@ impl Status {
             for b in &backends {
                 let pid = b.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
                 let rss = b.rss_bytes().map_or_else(|| "-".to_string(), |r| format!("{:.1}MiB", r as f64 / 1048576.0));
+                let load = if b.in_flight() == 0 { "idle" } else { "busy" };
                 let _ = writeln!(
                     out,
-                    "  pid {pid} {} requests {} in-flight {} age {}s rss {rss}",
+                    "  pid {pid} {} {load} requests {} in-flight {} age {}s rss {rss}",
                     b.state().as_str(),
                     b.served(),
                     b.in_flight(),
@@ -184,6 +185,22 @@ impl Status {
             })
             .collect();
         metric(&mut out, "rgi_process_rss_bytes", "gauge", "Resident memory of a process (max-rss recycles).", &memory);
+        let busy: Vec<(String, String)> = self
+            .groups
+            .iter()
+            .flat_map(|g| {
+                g.backends().into_iter().filter_map(move |b| {
+                    Some((format!("group=\"{}\",pid=\"{}\"", escape(&g.name), b.pid?), b.in_flight().to_string()))
+                })
+            })
+            .collect();
+        metric(
+            &mut out,
+            "rgi_process_in_flight",
+            "gauge",
+            "Requests a process is serving now (0: idle, else busy).",
+            &busy,
+        );
         out.push_str("# EOF\n");
         out
     }

@@ -421,10 +421,14 @@ fn the_status_page_reports_groups_as_text_and_openmetrics() {
     );
     assert!(text.contains("requests: 5"), "{text}");
     for pid in &pids {
-        assert!(text.contains(&format!("pid {pid} ready")), "{text}");
+        // Nothing in flight: every process is idle.
+        assert!(text.contains(&format!("pid {pid} ready idle")), "{text}");
     }
     let (status, metrics) = get(server.addr, "/server-status?openmetrics");
     assert_eq!(status, 200);
+    for pid in &pids {
+        assert!(metrics.contains(&format!("rgi_process_in_flight{{group=\"t\",pid=\"{pid}\"}} 0")), "{metrics}");
+    }
     assert!(metrics.contains("rgi_group_processes{group=\"t\"} 2"), "{metrics}");
     assert!(metrics.contains("rgi_group_requests_total{group=\"t\"} 5"), "{metrics}");
     assert!(metrics.contains("rgi_group_queue_seconds_total{group=\"t\"} "), "{metrics}");

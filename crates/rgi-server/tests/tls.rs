@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use rgi_conformance::{Options, Protocol, Target};
 use rgi_test_support::{skip_unless_ci, LoggedChild};
 use support::binary;
 
@@ -121,5 +122,48 @@ fn a_missing_or_mismatched_certificate_is_an_error_naming_the_file() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(expected), "expected {expected:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn the_vectors_pass_over_http1_and_http2_cleartext_and_tls() {
+    // DMN-2, ENV-7, ENV-8, SRV-14: every vector that applies to the
+    // protocol, through rgi-server to its daemons, four ways.
+    let dir = tempfile::tempdir().unwrap();
+    let cert = examples().join("tls/cert.pem");
+    let config = shipped_config(dir.path(), &cert, &examples().join("tls/key.pem"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rgi-server"));
+    command.arg("--config").arg(&config).env("RGI_LOG", "info");
+    let (server, _) = LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), |line| {
+        line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
+    });
+    server.wait_log(Duration::from_secs(30), "both listeners", |l| l.matches("listening addr=").count() >= 2);
+    let log = server.log();
+    let addrs: Vec<String> =
+        log.split("listening addr=").skip(1).filter_map(|r| r.split_whitespace().next()).map(str::to_string).collect();
+    let (plain, tls) = (&addrs[0], &addrs[1]);
+    let roots = rgi_conformance::client::tls_client(&cert).unwrap();
+    let vectors = rgi_conformance::vectors::builtin().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for (addr, tls, protocol) in [
+        (plain, None, Protocol::Http1),
+        (plain, None, Protocol::Http2),
+        (tls, Some(&roots), Protocol::Http1),
+        (tls, Some(&roots), Protocol::Http2),
+    ] {
+        let target = Target { authority: addr.clone(), prefix: "/echo".into() };
+        let options = Options { protocol, tls: tls.cloned(), ..Options::default() };
+        let report = rt.block_on(rgi_conformance::run(&target, &vectors, &options));
+        let what = format!("{protocol:?} {}", if options.tls.is_some() { "over TLS" } else { "cleartext" });
+        let (passed, _, skipped) = report.counts();
+        assert!(
+            report.ok(),
+            "{what}: {}\n{}\nserver log:\n{}",
+            report.summary(),
+            report.failures().join("\n"),
+            server.log()
+        );
+        assert!(passed > 30, "{what}: only {passed} vectors ran ({skipped} skipped)");
+        eprintln!("{what}: {}", report.summary());
     }
 }

@@ -1,4 +1,5 @@
 // cargo run -p rgi-conformance -- http://127.0.0.1:8000        (echo running there)
+// cargo run -p rgi-conformance -- --http2 --cacert examples/tls/cert.pem https://127.0.0.1:8443/echo
 //! Runs the rgi server suite against a server running the echo
 //! application: one line per vector, then `N passed, M failed, K skipped`.
 //! Exits 1 if anything failed, 2 if the suite could not run.
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use rgi_conformance::{run, vectors, Options, Profile, Target};
+use rgi_conformance::{run, vectors, Options, Profile, Protocol, Target};
 
 /// Check a server against the rgi conformance vectors.
 #[derive(Debug, Parser)]
@@ -35,6 +36,13 @@ struct Cli {
     /// Seconds to wait for any one answer.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Send the vectors as HTTP/2 (prior knowledge in cleartext, ALPN h2
+    /// over TLS); those about HTTP/1 framing are skipped.
+    #[arg(long)]
+    http2: bool,
+    /// For an https:// URL: the PEM certificates to trust.
+    #[arg(long)]
+    cacert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -70,7 +78,28 @@ fn main() -> ExitCode {
         ProfileArg::WsgiReference => Profile::WsgiReference,
         ProfileArg::Front => Profile::Front,
     };
-    let options = Options { profile, only: cli.only, front: cli.front, timeout: Duration::from_secs(cli.timeout) };
+    let tls = match (cli.url.starts_with("https://"), &cli.cacert) {
+        (false, _) => None,
+        (true, Some(roots)) => match rgi_conformance::client::tls_client(roots) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("rgi-conformance: --cacert {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (true, None) => {
+            eprintln!("rgi-conformance: an https:// URL needs --cacert FILE (the certificates to trust)");
+            return ExitCode::from(2);
+        }
+    };
+    let options = Options {
+        profile,
+        only: cli.only,
+        front: cli.front,
+        timeout: Duration::from_secs(cli.timeout),
+        protocol: if cli.http2 { Protocol::Http2 } else { Protocol::Http1 },
+        tls,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -21,7 +21,15 @@
 //!
 //! Placeholders in strings: `{prefix}` (the mount prefix of the server
 //! under test), `{host}` (its `host:port`), `{port}`, `{client_port}` (the
-//! client's own port on this connection).
+//! client's own port on this connection), `{protocol}` (`HTTP/1.1` or
+//! `HTTP/2.0`, as the run sends) and `{default_port}` (80, or 443 over
+//! TLS).
+//!
+//! The same vectors run over HTTP/1.1 and HTTP/2, cleartext and TLS
+//! ([`Options`](crate::Options)). Over HTTP/2, a vector whose request is
+//! HTTP/1 only (raw bytes, another version, no Host, `100-continue`,
+//! connection-specific or Host fields) is skipped; the tags
+//! `cleartext-only` and `tls-only` skip by transport.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +51,10 @@ pub const FRONT_NORMALISES: &str = "front-normalises";
 pub const NEEDS_PREFIX: &str = "needs-prefix";
 /// Tag for vectors that only mean something with echo mounted at the root.
 pub const NEEDS_ROOT: &str = "needs-root";
+/// Tag for vectors about cleartext connections; skipped over TLS.
+pub const CLEARTEXT_ONLY: &str = "cleartext-only";
+/// Tag for vectors about TLS connections; skipped over cleartext.
+pub const TLS_ONLY: &str = "tls-only";
 
 /// One test vector.
 #[derive(Debug, Clone, Deserialize)]

@@ -47,6 +47,9 @@ pub enum ServerError {
     /// Nowhere to listen.
     #[error("no address to listen on: give --listen or [server] listen")]
     NoListener,
+    /// Started to take over from a running server, and could not.
+    #[error("not taking over from the running server: {0}")]
+    Upgrade(String),
 }
 
 /// Runs the server of `config` until `shutdown` completes (or a signal),
@@ -161,6 +164,16 @@ pub async fn run(
             }
         })
     });
+    if std::env::var_os(upgrade::READY_ENV).is_some() {
+        // Taking over: accept nothing until this server can answer.
+        if let Err(reason) = upgrade::await_groups(&groups).await {
+            hup.abort();
+            for group in groups {
+                group.shutdown().await;
+            }
+            return Err(ServerError::Upgrade(reason));
+        }
+    }
     let server = Server::builder().config(config.server.clone()).mounts(mounts).build();
     // The sockets are bound: connections wait in their backlog from here.
     // Ready is said once every group has its first processes up (or has

@@ -121,6 +121,33 @@ fn rand_suffix() -> u64 {
     RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
+/// For a server started by an upgrade: waits until every group's first
+/// processes are ready, before this server accepts a connection. A group
+/// that cannot start ends the upgrade here, with nothing served: the
+/// running server stays in charge.
+pub(crate) async fn await_groups(groups: &[rgi_supervisor::SupervisedGroup]) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    for g in groups {
+        let mut rollout = g.rollout();
+        loop {
+            if matches!(*rollout.borrow(), rgi_supervisor::Rollout::Ready { .. }) {
+                break;
+            }
+            if let rgi_supervisor::GroupHealth::Failed(reason) = g.group().health() {
+                return Err(format!("group {} cannot start: {reason}", g.group().name));
+            }
+            // A failed start may be retried: look again at each change, and
+            // now and then for the group giving up.
+            let changed = tokio::time::timeout(Duration::from_millis(200), rollout.changed());
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("group {} not ready within {} s", g.group().name, READY_TIMEOUT.as_secs()));
+            }
+            let _ = changed.await;
+        }
+    }
+    Ok(())
+}
+
 /// Tells the server that started this one (an upgrade) that it is ready.
 pub(crate) fn tell_predecessor() {
     let Some(target) = std::env::var_os(READY_ENV) else { return };

@@ -109,4 +109,16 @@ fn a_successor_that_cannot_start_leaves_the_server_serving() {
     server.wait_log(Duration::from_secs(60), "the failed upgrade", |log| log.contains("binary upgrade failed"));
     assert!(alive(server.pid()));
     assert_eq!(get(server.addr, "/").0, 200, "the old server goes on serving");
+    // Now a configuration whose application cannot start: the new binary
+    // must not take over (nor accept a connection) with a group that fails.
+    let broken = CONFIG.replace("{app}", "/bin/false");
+    std::fs::write(server.dir.path().join("rgi.toml"), broken).unwrap();
+    server.process.signal(libc::SIGUSR2);
+    server.wait_log(Duration::from_secs(90), "the second failed upgrade", |log| {
+        log.matches("binary upgrade failed").count() >= 2
+    });
+    assert!(server.log().contains("group t cannot start"), "{}", server.log());
+    for _ in 0..20 {
+        assert_eq!(get(server.addr, "/").0, 200, "the old server goes on serving");
+    }
 }

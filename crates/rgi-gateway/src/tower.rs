@@ -62,7 +62,15 @@ where
         let mut service = self.service.clone();
         poll_fn(|cx| service.poll_ready(cx)).await.map_err(Error::new)?;
         let mounted = !request.environ().script_name().is_empty();
+        #[cfg(feature = "axum")]
+        let remote = request.environ().remote_addr();
         let mut request = request.into_http();
+        // What axum::serve gives handlers (`ConnectInfo<SocketAddr>`): the
+        // client's address, behind a front the one the front passed.
+        #[cfg(feature = "axum")]
+        if let Some(remote) = remote {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(remote));
+        }
         if mounted {
             relative_to_mount(&mut request);
         }

@@ -407,6 +407,19 @@ group = "t"
 }
 
 #[test]
+fn daemons_run_in_the_configuration_files_directory_by_default() {
+    // An application's relative paths do not depend on where rgi-server
+    // was started (this test's own working directory is elsewhere).
+    let server = ServerProc::start(TWO);
+    server.wait_ready("t", 2, Duration::from_secs(20));
+    let (status, cwd) = get(server.addr, "/cwd");
+    assert_eq!(status, 200);
+    assert_eq!(std::path::Path::new(&cwd), server.dir.path().canonicalize().unwrap(), "{}", server.log());
+    let expected = format!("cwd={}", server.dir.path().display());
+    assert!(server.log().contains(&expected), "the log does not name it:\n{}", server.log());
+}
+
+#[test]
 fn the_status_page_reports_groups_as_text_and_openmetrics() {
     // DMN-14
     let server = ServerProc::start(TWO);

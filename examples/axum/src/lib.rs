@@ -2,7 +2,9 @@
 //! through rgi by [`rgi::tower::from_service`]: embedded, as a daemon, or
 //! under the development server, without a change (APP-8).
 
-use axum::extract::{Path, Query};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
@@ -17,6 +19,8 @@ pub fn router() -> Router {
             get(|Query(q): Query<std::collections::HashMap<String, String>>| async move { Json(json!(q)) }),
         )
         .route("/echo", post(|body: String| async move { body }))
+        // The client's address, as under axum::serve with connect info.
+        .route("/peer", get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }))
         // rgi puts the gateway variables in the request's extensions.
         .route(
             "/environ",

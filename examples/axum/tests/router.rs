@@ -22,5 +22,7 @@ fn routes_answer_through_rgi() {
         assert!(json.contains(r#""script_name":"/shop""#) && json.contains(r#""path_info":"/environ""#), "{json}");
         assert_eq!(get(&app, "/nope", "").await.0, 404);
         assert_eq!(get(&app, "/search?q=rgi", "").await, (200, r#"{"q":"rgi"}"#.into()));
+        // APP-8: ConnectInfo<SocketAddr> works as under axum::serve.
+        assert_eq!(get(&app, "/peer", "").await, (200, "127.0.0.1".into()));
     });
 }

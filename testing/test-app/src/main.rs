@@ -9,6 +9,7 @@
 //! * `/abort`: aborts the whole process.
 //! * `/fds`: this process's open descriptors, one `N -> target` per line.
 //! * `/uid`: the process's real and effective uid and gid.
+//! * `/cwd`: the process's working directory.
 //! * `/grow?mb=N`: keeps N more MiB of memory for good (a leak on
 //!   purpose, for the memory-recycling tests).
 //! * anything else: `ok <pid>`.
@@ -34,6 +35,7 @@ impl Application for TestApp {
         let pid = std::process::id();
         let text = match request.environ().path_info() {
             "/pid" => pid.to_string(),
+            "/cwd" => std::env::current_dir()?.display().to_string(),
             "/slow" => {
                 let ms =
                     request.environ().query_string().strip_prefix("ms=").and_then(|v| v.parse().ok()).unwrap_or(1000);

@@ -268,7 +268,10 @@ impl Config {
                 ),
                 None => None,
             };
-            gc.working_dir = g.working_dir.as_deref().map(relative);
+            // The configuration's own directory unless said otherwise, so
+            // an application's relative paths (ServeDir::new("static"))
+            // do not depend on where rgi-server was started.
+            gc.working_dir = Some(g.working_dir.as_deref().map_or_else(|| base.clone(), relative));
             // The front's limits reach its daemons (one set, end to end);
             // a group's own `env` comes after, so it can differ.
             gc.env = server.limits.to_env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();

@@ -203,7 +203,8 @@ impl<P: Processes> GroupLoop<P> {
             backend.set_request_limit(limit);
         }
         self.group.add(Arc::clone(&backend));
-        tracing::info!(group = %self.name(), pid, slot, generation, "daemon started");
+        let cwd = self.config.working_dir.as_deref().map_or_else(|| ".".into(), |d| d.display().to_string());
+        tracing::info!(group = %self.name(), pid, slot, generation, %cwd, "daemon started");
         self.procs.insert(
             pid,
             Proc {

@@ -43,7 +43,9 @@ pub fn from_service<S>(service: S) -> ServiceApp<S> {
 /// hold the [`Environ`]. When the application is mounted under a prefix,
 /// the URI the service sees is the raw PATH_INFO plus query, so routers
 /// written for `/` work under any mount (SCRIPT_NAME is stripped, as WSGI
-/// frameworks do); [`OriginalUri`] keeps the received one.
+/// frameworks do), and at the root too the path has its dot segments
+/// removed (PATH-2), so one rule holds at every mount; [`OriginalUri`]
+/// keeps the received URI whenever it was rewritten.
 #[derive(Debug, Clone)]
 pub struct ServiceApp<S> {
     service: S,
@@ -61,7 +63,12 @@ where
     async fn call(&self, request: Request) -> Result<Response, Error> {
         let mut service = self.service.clone();
         poll_fn(|cx| service.poll_ready(cx)).await.map_err(Error::new)?;
-        let mounted = !request.environ().script_name().is_empty();
+        // The service sees the path the environ holds (dot segments removed,
+        // PATH-2, relative to the mount) whatever the mount, the root
+        // included: one rule everywhere. The URI is rewritten only when it
+        // differs.
+        let rewrite =
+            !request.environ().script_name().is_empty() || request.uri().path() != request.environ().raw_path_info();
         #[cfg(feature = "axum")]
         let remote = request.environ().remote_addr();
         let mut request = request.into_http();
@@ -71,7 +78,7 @@ where
         if let Some(remote) = remote {
             request.extensions_mut().insert(axum::extract::ConnectInfo(remote));
         }
-        if mounted {
+        if rewrite {
             relative_to_mount(&mut request);
         }
         let response = service.call(request).await.map_err(Error::new)?;

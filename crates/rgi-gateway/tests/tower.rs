@@ -74,6 +74,21 @@ fn mounted_router_sees_paths_relative_to_its_mount() {
 }
 
 #[test]
+fn dot_segments_are_removed_at_the_root_as_under_a_mount() {
+    // APP-8, PATH-2: the same request routes the same way at every mount.
+    rt().block_on(async {
+        let app = from_service(router());
+        for (uri, mount) in [("/x/../where?q=1", ""), ("/api/x/../where?q=1", "/api")] {
+            let req = RequestBuilder::new().uri(uri).mount(mount).body(Body::empty()).unwrap();
+            let resp = app.call(req).await.unwrap();
+            assert_eq!(resp.status(), 200, "{uri}");
+            let body = resp.into_body().collect(1024).await.unwrap();
+            assert_eq!(body, format!("{mount}|/where|/where?q=1"), "{uri}");
+        }
+    });
+}
+
+#[test]
 fn service_fn_runs_as_an_application() {
     // APP-8
     rt().block_on(async {

@@ -33,8 +33,11 @@ pub struct OriginalUri(pub Uri);
 
 /// Makes a tower `Service` an [`Application`].
 pub fn from_service<S>(service: S) -> ServiceApp<S> {
-    ServiceApp { service }
+    ServiceApp { service, startup: None, shutdown: None }
 }
+
+type StartupHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> + Send + Sync>;
+type ShutdownHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A tower `Service` serving as an [`Application`]; see [`from_service`].
 ///
@@ -46,9 +49,53 @@ pub fn from_service<S>(service: S) -> ServiceApp<S> {
 /// frameworks do), and at the root too the path has its dot segments
 /// removed (PATH-2), so one rule holds at every mount; [`OriginalUri`]
 /// keeps the received URI whenever it was rewritten.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServiceApp<S> {
     service: S,
+    startup: Option<StartupHook>,
+    shutdown: Option<ShutdownHook>,
+}
+
+impl<S> ServiceApp<S> {
+    /// Runs `hook` as the application's `startup` (APP-4): once, before the
+    /// first request, inside the runtime; an error means the application
+    /// failed to load. Where a service awaits its database pool, warms a
+    /// cache or spawns background work.
+    ///
+    /// ```
+    /// let app = rgi_gateway::tower::from_service(axum::Router::new())
+    ///     .on_startup(|| async { Ok(()) })
+    ///     .on_shutdown(|| async {});
+    /// ```
+    pub fn on_startup<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        self.startup = Some(Arc::new(move || Box::pin(hook())));
+        self
+    }
+
+    /// Runs `hook` as the application's `shutdown` (APP-4): once, after the
+    /// last request.
+    pub fn on_shutdown<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.shutdown = Some(Arc::new(move || Box::pin(hook())));
+        self
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for ServiceApp<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceApp")
+            .field("service", &self.service)
+            .field("startup", &self.startup.is_some())
+            .field("shutdown", &self.shutdown.is_some())
+            .finish()
+    }
 }
 
 #[async_trait]
@@ -83,6 +130,19 @@ where
         }
         let response = service.call(request).await.map_err(Error::new)?;
         Ok(response.map(Body::wrap))
+    }
+
+    async fn startup(&self) -> Result<(), Error> {
+        match &self.startup {
+            Some(hook) => hook().await,
+            None => Ok(()),
+        }
+    }
+
+    async fn shutdown(&self) {
+        if let Some(hook) = &self.shutdown {
+            hook().await;
+        }
     }
 }
 

@@ -89,6 +89,42 @@ fn dot_segments_are_removed_at_the_root_as_under_a_mount() {
 }
 
 #[test]
+fn a_service_gets_startup_and_shutdown_hooks() {
+    // APP-4: a tower service can do its startup work (a pool, a cache) and
+    // its cleanup, as a native application does.
+    rt().block_on(async {
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stopped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s, t) = (Arc::clone(&started), Arc::clone(&stopped));
+        let app = from_service(router())
+            .on_startup(move || {
+                let s = Arc::clone(&s);
+                async move {
+                    // Inside the runtime: spawning works.
+                    tokio::spawn(async {}).await.unwrap();
+                    s.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+            .on_shutdown(move || {
+                let t = Arc::clone(&t);
+                async move {
+                    t.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        app.startup().await.unwrap();
+        assert_eq!(call(&app, RequestBuilder::new().body(Body::empty()).unwrap()).await.0, 200);
+        app.shutdown().await;
+        assert_eq!(
+            (started.load(std::sync::atomic::Ordering::SeqCst), stopped.load(std::sync::atomic::Ordering::SeqCst)),
+            (1, 1)
+        );
+        let failing = from_service(router()).on_startup(|| async { Err(rgi_core::Error::msg("no database")) });
+        assert_eq!(failing.startup().await.unwrap_err().to_string(), "no database");
+    });
+}
+
+#[test]
 fn service_fn_runs_as_an_application() {
     // APP-8
     rt().block_on(async {

@@ -41,7 +41,10 @@ pub fn run(app: impl Application) -> ExitCode {
 }
 
 /// Like [`run`], building the application from its settings first; a
-/// factory error exits with [`EXIT_LOAD_FAILED`] (DEP-4).
+/// factory error exits with [`EXIT_LOAD_FAILED`] (DEP-4). The factory
+/// runs inside the async runtime, so it may `tokio::spawn` background
+/// work or build clients that need one; for work it must await, use the
+/// application's `startup`.
 pub fn run_with<A, E, F>(factory: F) -> ExitCode
 where
     A: Application,
@@ -83,10 +86,6 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let target = match build(&settings) {
-        Ok(target) => target,
-        Err(message) => return load_failed(&format!("application factory failed: {message}")),
-    };
     // One thread means the current-thread scheduler: the same work without
     // cross-thread wake-ups, as a process of a group of many (mod_wsgi's
     // `threads=1`). `block_in_place` needs several; `spawn_blocking` works.
@@ -105,6 +104,16 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
             tracing::error!("cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
+    };
+    // The factory runs inside the runtime, as `startup` does: it may
+    // `tokio::spawn` background work or make clients that need a reactor.
+    let built = {
+        let _inside = runtime.enter();
+        build(&settings)
+    };
+    let target = match built {
+        Ok(target) => target,
+        Err(message) => return load_failed(&format!("application factory failed: {message}")),
     };
     let dev = std::env::var_os("RGI_DEPLOYMENT").is_some_and(|v| v == "dev");
     if let Transport::FastCgi(listener, socket_file) = transport {

@@ -14,7 +14,9 @@
 //!   purpose, for the memory-recycling tests).
 //! * anything else: `ok <pid>`.
 //!
-//! `RGI_TEST_FAIL_START=1` makes the application fail to load (exit 78);
+//! Its factory spawns a task, so it only starts where factories run
+//! inside the runtime. `RGI_TEST_FAIL_START=1` makes the application fail
+//! to load (exit 78);
 //! `RGI_TEST_START_MS=N` makes its startup take N milliseconds.
 
 use std::time::Duration;
@@ -79,6 +81,10 @@ fn build(_settings: &Settings) -> Result<TestApp, String> {
     if std::env::var_os("RGI_TEST_FAIL_START").is_some_and(|v| v == "1") {
         return Err("RGI_TEST_FAIL_START=1: refusing to start, as asked".into());
     }
+    // A factory runs inside the runtime, as real ones need (a pool's
+    // background task, a client with a reactor): every test of this app
+    // would fail to start it otherwise.
+    tokio::spawn(async {});
     Ok(TestApp)
 }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use rgi_core::{Application, Deployment, Mode, Settings};
-use rgi_embedded::{BindAddr, Config, Listener, Mounts, Server};
+use rgi_embedded::{BindAddr, Config, Limits, Listener, Mounts, Server};
 use rgi_gateway::respond::Report;
 
 /// The exit status of a process whose application failed to load: settings
@@ -51,12 +51,37 @@ where
     E: std::fmt::Display,
     F: FnOnce(&Settings) -> Result<A, E>,
 {
-    start(|settings| factory(settings).map(|app| Target::App(Arc::new(app))).map_err(|e| e.to_string()))
+    run_with_limits(Limits::default(), factory)
+}
+
+/// Like [`run_with`], with the application's own defaults for the limits
+/// on what clients send: an upload service raises `max_body_bytes`, say.
+/// The deployment still decides: a limit set in the environment
+/// (`RGI_MAX_BODY_BYTES`..., which rgi-server sets for its daemons from
+/// its own configuration) wins over the application's.
+///
+/// ```no_run
+/// # struct App;
+/// # #[rgi::async_trait]
+/// # impl rgi::Application for App {
+/// #     async fn call(&self, _: rgi::Request) -> Result<rgi::Response, rgi::Error> { unimplemented!() }
+/// # }
+/// let mut limits = rgi::Limits::default();
+/// limits.max_body_bytes = Some(1 << 30); // 1 GiB uploads
+/// rgi::run_with_limits(limits, |_settings: &rgi::Settings| Ok::<_, std::convert::Infallible>(App));
+/// ```
+pub fn run_with_limits<A, E, F>(limits: Limits, factory: F) -> ExitCode
+where
+    A: Application,
+    E: std::fmt::Display,
+    F: FnOnce(&Settings) -> Result<A, E>,
+{
+    start(limits, |settings| factory(settings).map(|app| Target::App(Arc::new(app))).map_err(|e| e.to_string()))
 }
 
 /// Runs several applications at their mount prefixes, in every mode.
 pub fn run_mounts(mounts: Mounts) -> ExitCode {
-    start(move |_| Ok(Target::Mounts(mounts)))
+    start(Limits::default(), move |_| Ok(Target::Mounts(mounts)))
 }
 
 enum Target {
@@ -64,7 +89,7 @@ enum Target {
     Mounts(Mounts),
 }
 
-fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
+fn start(mut limits: Limits, build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
     if let Err(err) = rgi_embedded::init_logging("info") {
         tracing::error!("{err}");
         return ExitCode::from(EXIT_LOAD_FAILED);
@@ -73,9 +98,8 @@ fn start(build: impl FnOnce(&Settings) -> Result<Target, String>) -> ExitCode {
         Ok(settings) => Arc::new(settings),
         Err(err) => return load_failed(&Report(&err).to_string()),
     };
-    // One set of limits in every mode, from the environment (rgi-server
-    // passes its own this way).
-    let mut limits = rgi_embedded::Limits::default();
+    // One set of limits in every mode: the application's defaults, then
+    // the environment's (rgi-server passes its own this way).
     if let Err(message) = limits.apply_env(|name| std::env::var(name).ok()) {
         return load_failed(&message);
     }

@@ -45,9 +45,9 @@
 mod entry;
 mod fastcgi_socket;
 
-pub use entry::{run, run_mounts, run_with, EXIT_LOAD_FAILED};
+pub use entry::{run, run_mounts, run_with, run_with_limits, EXIT_LOAD_FAILED};
 pub use rgi_core::*;
-pub use rgi_embedded::Mounts;
+pub use rgi_embedded::{Limits, Mounts};
 /// Requests built as a server builds them, for an application's tests.
 pub use rgi_gateway::testing;
 /// tower interop: an axum `Router` as an [`Application`], and back.

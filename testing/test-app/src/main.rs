@@ -14,7 +14,8 @@
 //!   purpose, for the memory-recycling tests).
 //! * anything else: `ok <pid>`.
 //!
-//! Its factory spawns a task, so it only starts where factories run
+//! `RGI_TEST_APP_BODY_LIMIT=N` makes N bytes the application's own body
+//! limit (`rgi::run_with_limits`). Its factory spawns a task, so it only starts where factories run
 //! inside the runtime. `RGI_TEST_FAIL_START=1` makes the application fail
 //! to load (exit 78);
 //! `RGI_TEST_START_MS=N` makes its startup take N milliseconds.
@@ -89,5 +90,14 @@ fn build(_settings: &Settings) -> Result<TestApp, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    rgi::run_with(build)
+    // The application's own default body limit, as an upload service would
+    // set it in code; the deployment's RGI_MAX_BODY_BYTES still wins.
+    match std::env::var("RGI_TEST_APP_BODY_LIMIT").ok().and_then(|v| v.parse().ok()) {
+        Some(max) => {
+            let mut limits = rgi::Limits::default();
+            limits.max_body_bytes = Some(max);
+            rgi::run_with_limits(limits, build)
+        }
+        None => rgi::run_with(build),
+    }
 }

@@ -19,6 +19,14 @@ pub fn router() -> Router {
             get(|Query(q): Query<std::collections::HashMap<String, String>>| async move { Json(json!(q)) }),
         )
         .route("/echo", post(|body: String| async move { body }))
+        // A URL the application makes for itself carries its mount prefix
+        // (SCRIPT_NAME), so it works at / and under any prefix.
+        .route(
+            "/login",
+            get(|Extension(environ): Extension<rgi::Environ>| async move {
+                axum::response::Redirect::to(&format!("{}/users/1", environ.script_name()))
+            }),
+        )
         // The client's address, as under axum::serve with connect info.
         .route("/peer", get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }))
         // rgi puts the gateway variables in the request's extensions.

@@ -22,6 +22,17 @@ fn routes_answer_through_rgi() {
         assert!(json.contains(r#""script_name":"/shop""#) && json.contains(r#""path_info":"/environ""#), "{json}");
         assert_eq!(get(&app, "/nope", "").await.0, 404);
         assert_eq!(get(&app, "/search?q=rgi", "").await, (200, r#"{"q":"rgi"}"#.into()));
+        // PATH-4: the application's own URLs carry its mount prefix.
+        for (mount, location) in [("", "/users/1"), ("/shop", "/shop/users/1")] {
+            let req = rgi::testing::RequestBuilder::new()
+                .uri(format!("{mount}/login"))
+                .mount(mount)
+                .body(Body::empty())
+                .unwrap();
+            let resp = app.call(req).await.unwrap();
+            assert_eq!(resp.status(), 303, "{mount}");
+            assert_eq!(resp.headers()["location"], location, "{mount}");
+        }
         // APP-8: ConnectInfo<SocketAddr> works as under axum::serve.
         assert_eq!(get(&app, "/peer", "").await, (200, "127.0.0.1".into()));
     });

@@ -228,6 +228,15 @@ impl<P: Processes> GroupLoop<P> {
     /// A slot's process could not start: retry later, or give up.
     fn fail_start(&mut self, slot: usize, reason: &str) {
         let generation = self.generation;
+        let s = &mut self.slots[slot];
+        s.failures += 1;
+        s.current = None;
+        if self.given_up == Some(generation) {
+            // The group already gave up; a late failure of another slot
+            // must not make its state "failing" (retrying) again.
+            s.spawn_at = None;
+            return;
+        }
         self.rollout.send_replace(Rollout::Failed { generation, reason: reason.to_string() });
         if !self.procs.values().any(|p| p.phase == Phase::Ready) {
             // Nothing serves: waiting requests learn it now, not after
@@ -235,11 +244,7 @@ impl<P: Processes> GroupLoop<P> {
             self.group.set_health(GroupHealth::Failing(reason.to_string()));
         }
         let s = &mut self.slots[slot];
-        s.failures += 1;
-        s.current = None;
-        if self.given_up == Some(generation) {
-            s.spawn_at = None;
-        } else if s.failures >= MAX_START_FAILURES {
+        if s.failures >= MAX_START_FAILURES {
             s.spawn_at = None;
             let failures = s.failures;
             self.give_up(&format!("{failures} failed starts in a row; last: {reason}"));

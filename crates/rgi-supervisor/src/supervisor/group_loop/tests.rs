@@ -142,6 +142,25 @@ fn failed_starts_back_off_doubling_then_the_group_gives_up() {
 }
 
 #[test]
+fn a_group_that_gave_up_stays_failed_when_its_other_slots_fail_late() {
+    // DMN-6: slot 0 fails five times and the group gives up; slot 1's
+    // process failing afterwards must not make it "failing" (retrying).
+    let mut l = group_loop(2, |_| {});
+    l.enforce();
+    let late = pids(&l)[1];
+    for _ in 0..MAX_START_FAILURES {
+        let pid = l.slots[0].current.unwrap();
+        l.on_exit(pid, exited(1));
+        due_now(&mut l, 0);
+        l.enforce();
+    }
+    assert!(matches!(l.group.health(), GroupHealth::Failed(_)), "{:?}", l.group.health());
+    l.on_exit(late, exited(1));
+    assert!(matches!(l.group.health(), GroupHealth::Failed(_)), "{:?}", l.group.health());
+    assert!(matches!(*l.rollout.borrow(), Rollout::Failed { .. }));
+}
+
+#[test]
 fn a_load_failure_is_not_retried() {
     // DMN-6, DEP-4: exit status 78 will not cure itself.
     let mut l = group_loop(1, |_| {});

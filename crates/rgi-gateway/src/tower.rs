@@ -63,7 +63,7 @@ impl<S> ServiceApp<S> {
     /// cache or spawns background work.
     ///
     /// ```
-    /// let app = rgi_gateway::tower::from_service(axum::Router::new())
+    /// let app = rgi_gateway::tower::from_service(axum::Router::<()>::new())
     ///     .on_startup(|| async { Ok(()) })
     ///     .on_shutdown(|| async {});
     /// ```

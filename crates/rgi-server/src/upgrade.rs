@@ -94,7 +94,8 @@ async fn start_successor(handover: &Handover) -> Result<u32, String> {
                     });
                 }
                 got = ready.recv(&mut buf) => {
-                    let Ok(n) = got else { continue };
+                    // An error here would recur at once: give up rather than spin.
+                    let n = got.map_err(|e| format!("cannot read the readiness socket: {e}"))?;
                     if String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "READY=1") {
                         return Ok(pid);
                     }
@@ -103,15 +104,16 @@ async fn start_successor(handover: &Handover) -> Result<u32, String> {
         }
     })
     .await;
-    match outcome {
-        Ok(result) => result,
-        Err(_) => {
-            // Not ready in time: it must not serve beside us half-started.
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            Err(format!("the new binary (pid {pid}) was not ready within {} s; stopped it", READY_TIMEOUT.as_secs()))
-        }
-    }
+    let reason = match outcome {
+        Ok(Ok(pid)) => return Ok(pid),
+        Ok(Err(reason)) => reason,
+        Err(_) => format!("the new binary (pid {pid}) was not ready within {} s", READY_TIMEOUT.as_secs()),
+    };
+    // Not ready: it must not serve beside us half-started (a no-op when it
+    // already exited).
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    Err(reason)
 }
 
 /// A few random bits for the socket's name, so two upgrades never share

@@ -93,13 +93,7 @@ fn a_daemon_killed_under_load_costs_no_get() {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let clients = load_clients(addr, 32, "/slow?ms=5", &stop, &done);
-    let wait_for = |n: u64| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while done.load(Ordering::Relaxed) < n {
-            assert!(Instant::now() < deadline, "the clients made only {} requests", done.load(Ordering::Relaxed));
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
+    let wait_for = |n: u64| wait_for_requests(&done, n, Duration::from_secs(30));
     wait_for(300);
     // SAFETY: kill(2) on a daemon of the server we started.
     assert_eq!(unsafe { libc::kill(i32::try_from(pids[0]).unwrap(), libc::SIGKILL) }, 0);

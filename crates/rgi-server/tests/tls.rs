@@ -39,6 +39,22 @@ fn shipped_config(dir: &Path, cert: &Path, key: &Path) -> PathBuf {
     path
 }
 
+/// rgi-server on [`shipped_config`], once both its listeners are up; their
+/// addresses in the order announced: the cleartext one, then the TLS one.
+fn start_shipped(dir: &Path, cert: &Path, key: &Path) -> (LoggedChild, Vec<String>) {
+    let config = shipped_config(dir, cert, key);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rgi-server"));
+    command.arg("--config").arg(&config).env("RGI_LOG", "info");
+    let (server, _) = LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), |line| {
+        line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
+    });
+    server.wait_log(Duration::from_secs(30), "both listeners", |l| l.matches("listening addr=").count() >= 2);
+    let log = server.log();
+    let addrs =
+        log.split("listening addr=").skip(1).filter_map(|r| r.split_whitespace().next()).map(str::to_string).collect();
+    (server, addrs)
+}
+
 fn curl(args: &[&str]) -> (bool, String) {
     let out = Command::new("curl").args(["-sS", "--max-time", "20"]).args(args).output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
@@ -63,16 +79,8 @@ fn https_and_http2_reach_the_daemons_and_a_certificate_reload_keeps_serving() {
     let key = dir.path().join("key.pem");
     std::fs::copy(examples().join("tls/cert.pem"), &cert).unwrap();
     std::fs::copy(examples().join("tls/key.pem"), &key).unwrap();
-    let config = shipped_config(dir.path(), &cert, &key);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rgi-server"));
-    command.arg("--config").arg(&config).env("RGI_LOG", "info");
-    let (server, _) = LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), |line| {
-        line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
-    });
-    server.wait_log(Duration::from_secs(30), "both listeners", |l| l.matches("listening addr=").count() >= 2);
-    // The TLS listener is the second one announced.
-    let log = server.log();
-    let tls_addr = log.split("listening addr=").nth(2).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    let (server, addrs) = start_shipped(dir.path(), &cert, &key);
+    let tls_addr = &addrs[1];
     let url = format!("https://{tls_addr}/echo/x?y=1");
     let cacert = cert.display().to_string();
 
@@ -131,16 +139,7 @@ fn the_vectors_pass_over_http1_and_http2_cleartext_and_tls() {
     // protocol, through rgi-server to its daemons, four ways.
     let dir = tempfile::tempdir().unwrap();
     let cert = examples().join("tls/cert.pem");
-    let config = shipped_config(dir.path(), &cert, &examples().join("tls/key.pem"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rgi-server"));
-    command.arg("--config").arg(&config).env("RGI_LOG", "info");
-    let (server, _) = LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), |line| {
-        line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
-    });
-    server.wait_log(Duration::from_secs(30), "both listeners", |l| l.matches("listening addr=").count() >= 2);
-    let log = server.log();
-    let addrs: Vec<String> =
-        log.split("listening addr=").skip(1).filter_map(|r| r.split_whitespace().next()).map(str::to_string).collect();
+    let (server, addrs) = start_shipped(dir.path(), &cert, &examples().join("tls/key.pem"));
     let (plain, tls) = (&addrs[0], &addrs[1]);
     let roots = rgi_conformance::client::tls_client(&cert).unwrap();
     let vectors = rgi_conformance::vectors::builtin().unwrap();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rgi_test_support::{alive, get, KeepAlive};
-use support::{load_clients, ServerProc};
+use support::{load_clients, wait_for_requests, ServerProc};
 
 const CONFIG: &str = r#"
 [server]
@@ -63,13 +63,7 @@ fn a_binary_upgrade_under_load_fails_no_request() {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let clients = load_clients(addr, 32, "/pid", &stop, &done);
-    let wait_for = |n: u64| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while done.load(Ordering::Relaxed) < n {
-            assert!(Instant::now() < deadline, "the clients made only {} requests", done.load(Ordering::Relaxed));
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
+    let wait_for = |n: u64| wait_for_requests(&done, n, Duration::from_secs(60));
     wait_for(500);
     server.process.signal(libc::SIGUSR2);
     server

@@ -183,6 +183,20 @@ pub(crate) fn daemon_binding(app: &Path, socket: &Path) -> Proc {
 /// until `stop` is set (at most a million requests each, should it never be): they count answers
 /// in `done` and return their failures (any non-200 or a connection that
 /// broke), as wrk would count errors.
+/// Waits until the load clients have made `n` requests, at most `limit`.
+pub(crate) fn wait_for_requests(done: &std::sync::atomic::AtomicU64, n: u64, limit: Duration) {
+    use std::sync::atomic::Ordering;
+    let deadline = std::time::Instant::now() + limit;
+    while done.load(Ordering::Relaxed) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clients made only {} requests",
+            done.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub(crate) fn load_clients(
     addr: SocketAddr,
     n: usize,

@@ -164,10 +164,15 @@ pub async fn run(
             }
         })
     });
-    if std::env::var_os(upgrade::READY_ENV).is_some() {
-        // Taking over: accept nothing until this server can answer.
+    // Started by a binary upgrade, to take over from a running server.
+    let taking_over = std::env::var_os(upgrade::READY_ENV).is_some();
+    if taking_over {
+        // Accept nothing until this server can answer.
         if let Err(reason) = upgrade::await_groups(&groups).await {
             hup.abort();
+            if let Some(watchdog) = watchdog {
+                watchdog.abort();
+            }
             for group in groups {
                 group.shutdown().await;
             }
@@ -185,7 +190,7 @@ pub async fn run(
             for mut rollout in first_rollouts {
                 let _ = rollout.wait_for(|r| !matches!(r, rgi_supervisor::Rollout::Starting { .. })).await;
             }
-            if std::env::var_os(upgrade::READY_ENV).is_some() {
+            if taking_over {
                 // systemd follows the new process (with NotifyAccess=all).
                 notifier.notify(&format!("MAINPID={}", std::process::id()));
             }

@@ -88,6 +88,7 @@ pub fn from_http(
         return Err(RequestError::DuplicateHost);
     }
     let (server_name, server_port) = server_name_port(head, host, conn)?;
+    in_origin_form(&mut head.uri);
     if dirty {
         sanitize_request_headers(&mut head.headers);
     }
@@ -109,6 +110,21 @@ pub fn derive(head: &mut Parts, deployment: Arc<Deployment>) -> Result<Environ, 
     let scheme = if head.uri.scheme() == Some(&http::uri::Scheme::HTTPS) { Scheme::Https } else { Scheme::Http };
     let conn = Connection { local: None, remote: None, scheme };
     from_http(head, target, 0, &conn, deployment)
+}
+
+/// Drops the scheme and authority of an absolute-form (or HTTP/2) target,
+/// so the application sees the same origin-form target in every mode, as
+/// CGI's `REQUEST_URI` carries it; the authority is SERVER_NAME by then
+/// (ENV-13).
+fn in_origin_form(uri: &mut http::Uri) {
+    if uri.authority().is_none() && uri.scheme().is_none() {
+        return;
+    }
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = uri.path_and_query().cloned();
+    if let Ok(origin) = http::Uri::from_parts(parts) {
+        *uri = origin;
+    }
 }
 
 /// SERVER_NAME and SERVER_PORT, and the Host checks (ENV-5, ENV-6).

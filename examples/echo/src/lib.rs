@@ -8,7 +8,8 @@
 //! `SERVER_PROTOCOL`, `REMOTE_ADDR`, `REMOTE_PORT`, `HTTP_*`...), the WSGI
 //! keys `wsgi.url_scheme`, `wsgi.multithread` and `wsgi.multiprocess`,
 //! `rgi.mode`, `rgi.settings` (the settings file in use), `rgi.pid`,
-//! `rgi.raw_script_name`, `rgi.raw_path_info`, and the body's `body_length` and
+//! `rgi.raw_script_name`, `rgi.raw_path_info`, `rgi.request_target` (the
+//! request's URI as the application sees it), and the body's `body_length` and
 //! `body_sha256`. `conformance/reference/echo_wsgi.py` prints the same
 //! object under a WSGI server.
 
@@ -43,6 +44,7 @@ impl Application for Echo {
         object.insert("rgi.pid".into(), environ.deployment().process_id().into());
         object.insert("rgi.raw_script_name".into(), environ.raw_script_name().into());
         object.insert("rgi.raw_path_info".into(), environ.raw_path_info().into());
+        object.insert("rgi.request_target".into(), head.uri.to_string().into());
         let bytes = body.collect(MAX_BODY).await?;
         object.insert("body_length".into(), bytes.len().into());
         object.insert("body_sha256".into(), hex(&Sha256::digest(&bytes)).into());

@@ -152,12 +152,17 @@ fn relative_to_mount(request: &mut http::Request<Body>) {
         "" => "/",
         p => p,
     };
-    let pq = match environ.query_string() {
-        "" => path.to_string(),
-        q => format!("{path}?{q}"),
+    // The query as received: `/x?` keeps its `?`, as it does at the root.
+    let pq = match request.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
     };
     if let Ok(uri) = Uri::try_from(pq) {
         let original = std::mem::replace(request.uri_mut(), uri);
+        // axum's own, so `OriginalUri` works as under `Router::nest`
+        // (axum's router keeps one it finds).
+        #[cfg(feature = "axum")]
+        request.extensions_mut().insert(axum::extract::OriginalUri(original.clone()));
         request.extensions_mut().insert(OriginalUri(original));
     }
 }

@@ -84,6 +84,10 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     let mut config = Config::default();
     config.access_sink = Some(request_log::sink());
     config.grace_period = Duration::from_secs(2);
+    // The application's own process applies its body limit (its
+    // `run_with_limits`, or RGI_MAX_BODY_BYTES): the front must not refuse
+    // first with a lower one of its own.
+    config.limits.max_body_bytes = None;
     let deployment = Arc::new(Deployment::new(Mode::Dev, Arc::new(Settings::empty())));
     let server = Server::builder().config(config).mounts(mounts).deployment(deployment).build();
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();

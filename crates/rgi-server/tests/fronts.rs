@@ -201,7 +201,7 @@ fn check(front: Front) {
         skip_unless_ci(&format!("the {front:?} interop test"), &why);
         return;
     }
-    let echo = binary("echo", "echo");
+    let echo = binary("echo");
     let running = Running::start(front, &echo);
     let addr = running.addr;
     let logs = || running.logs();
@@ -272,7 +272,7 @@ fn check(front: Front) {
 
     // A streamed response: its first line arrives at once, not when the
     // front has buffered the whole answer.
-    let streaming = binary("streaming", "streaming");
+    let streaming = binary("streaming");
     let running = Running::start(front, &streaming);
     let mut conn = TcpStream::connect(running.addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

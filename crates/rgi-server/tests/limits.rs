@@ -32,7 +32,7 @@ fn post(len: usize, chunked: bool) -> String {
 
 #[test]
 fn a_body_limit_raised_at_the_front_holds_in_the_daemon() {
-    let echo = binary("echo", "echo");
+    let echo = binary("echo");
     let server = ServerProc::start(&format!(
         r#"
 [server.limits]

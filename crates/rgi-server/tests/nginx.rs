@@ -30,7 +30,7 @@ const NGINX: &str = "/usr/sbin/nginx";
 /// The echo example as a daemon with `listener` as its fd 0, as
 /// spawn-fcgi starts FastCGI programs.
 fn daemon_on_fd0(listener: OwnedFd) -> Proc {
-    let child = Command::new(binary("echo", "echo"))
+    let child = Command::new(binary("echo"))
         .env("RGI_LOG", "warn")
         .stdin(Stdio::from(listener))
         .stdout(Stdio::null())
@@ -155,7 +155,7 @@ fn the_echo_daemon_behind_nginx_passes_the_front_vectors() {
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_daemon = tcp.local_addr().unwrap();
     let _b = daemon_on_fd0(tcp.into());
-    let _c = daemon_binding(&binary("echo", "echo"), &sock_c);
+    let _c = daemon_binding(&binary("echo"), &sock_c);
 
     let fronts: Vec<TcpListener> = (0..3).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
     let addrs: Vec<SocketAddr> = fronts.iter().map(|l| l.local_addr().unwrap()).collect();

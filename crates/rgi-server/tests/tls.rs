@@ -23,7 +23,7 @@ fn examples() -> PathBuf {
 /// certificate through a link).
 fn shipped_config(dir: &Path, cert: &Path, key: &Path) -> PathBuf {
     let text = std::fs::read_to_string(examples().join("tls.toml")).unwrap();
-    let hello = binary("hello", "hello");
+    let hello = binary("hello");
     let bin_dir = hello.parent().unwrap();
     let text = text
         .replace("../target/release/", &format!("{}/", bin_dir.display()))
@@ -33,7 +33,7 @@ fn shipped_config(dir: &Path, cert: &Path, key: &Path) -> PathBuf {
         .replace("tls/key.pem", "{key}")
         .replace("{cert}", &cert.display().to_string())
         .replace("{key}", &key.display().to_string());
-    binary("echo", "echo");
+    binary("echo");
     let path = dir.join("tls.toml");
     std::fs::write(&path, text).unwrap();
     path

@@ -5,11 +5,13 @@
 #![allow(clippy::unwrap_used, reason = "a test helper fails the test by panicking")]
 #![allow(clippy::missing_panics_doc, reason = "every helper here panics to fail a test")]
 
+mod build;
 mod child;
 mod fds;
 mod http;
 mod skip;
 
+pub use build::workspace_binary;
 pub use child::{alive, LoggedChild};
 pub use fds::pass_fd;
 pub use http::{first_status, get, request, try_get, KeepAlive};

@@ -5,34 +5,17 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rgi_test_support::{get, LoggedChild};
 
-/// A workspace binary, brought up to date once per test process (cargo
-/// builds other packages' binaries only when asked).
-pub(crate) fn binary(name: &str, package: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !built.iter().any(|p| p == package) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-q", "-p", package]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().unwrap();
-        assert!(status.success(), "cargo build -p {package} failed");
-        built.push(package.to_string());
-    }
-    dir.join(name)
+/// A workspace binary, brought up to date once per test process.
+pub(crate) fn binary(name: &str) -> PathBuf {
+    rgi_test_support::workspace_binary(name)
 }
 
 pub(crate) fn test_app() -> PathBuf {
-    binary("rgi-test-app", "rgi-test-app")
+    binary("rgi-test-app")
 }
 
 /// `rgi-server` running a configuration, stopped (by PID) when dropped.

@@ -1,6 +1,8 @@
 # Shared helpers for bench/*.sh (sourced, not run).
 # start_server NAME CMD... PORT   (PORT last; it is passed when the command takes it)
 # measure_rows BASELINE "ROW..."  runs wrk per row and prints the table.
+# BENCH_PATH [/] is the path wrk requests, BENCH_READY [Hello, World!] what
+# its answer contains once a server is up.
 # The wrk settings every script shares (their headers list them):
 DURATION=${DURATION:-8}
 PASSES=${PASSES:-4}
@@ -10,6 +12,9 @@ WARMUP=${WARMUP:-2}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 declare -A BENCH_PID=() BENCH_PORT=() BENCH_RSS=() BENCH_PSS=() BENCH_ALSO=() BENCH_SCHEME=()
 declare -a BENCH_ORDER=()
+declare -A BENCH_CPU=()
+BENCH_PATH=${BENCH_PATH:-/}
+BENCH_READY=${BENCH_READY:-Hello, World!}
 RESULTS=$(mktemp -d /tmp/rgi-bench.XXXXXX)
 # A script that stops before its servers run leaves nothing behind; the
 # scripts replace this with `trap stop_servers EXIT`, which also removes it.
@@ -27,7 +32,7 @@ start_server() {
   else "$bin" >"$RESULTS/$name.log" 2>&1 &
   fi
   BENCH_PID[$name]=$!; BENCH_PORT[$name]=$port; BENCH_ORDER+=("$name")
-  wait_ready "$name" "${BENCH_SCHEME[$name]:-http}://127.0.0.1:$port/"
+  wait_ready "$name" "${BENCH_SCHEME[$name]:-http}://127.0.0.1:$port$BENCH_PATH"
 }
 
 # start_cmd NAME PORT CMD...: like start_server for an arbitrary command line.
@@ -35,18 +40,33 @@ start_cmd() {
   local name=$1 port=$2; shift 2
   "$@" >"$RESULTS/$name.log" 2>&1 &
   BENCH_PID[$name]=$!; BENCH_PORT[$name]=$port; BENCH_ORDER+=("$name")
-  wait_ready "$name" "${BENCH_SCHEME[$name]:-http}://127.0.0.1:$port/"
+  wait_ready "$name" "${BENCH_SCHEME[$name]:-http}://127.0.0.1:$port$BENCH_PATH"
 }
 
 wait_ready() {
   local t
   for ((t = 0; t < 200; t++)); do
     # -k: https rows use the test certificate in examples/tls/.
-    if [[ $(curl -sk -m 1 "$2" 2>/dev/null) == "Hello, World!" ]]; then return 0; fi
+    if [[ $(curl -sk -m 1 "$2" 2>/dev/null) == *"$BENCH_READY"* ]]; then return 0; fi
     kill -0 "${BENCH_PID[$1]}" 2>/dev/null || { echo "$1 exited; log:" >&2; cat "$RESULTS/$1.log" >&2; exit 1; }
     sleep 0.05
   done
-  echo "$1 did not answer Hello, World! in 10 s" >&2; exit 1
+  echo "$1 did not answer $BENCH_READY in 10 s" >&2; exit 1
+}
+
+# The process and all its descendants, one pid per line.
+tree_pids() {
+  ps -e -o pid=,ppid= | awk -v root="$1" '{k[$2]=k[$2]" "$1} END{q[1]=root;n=1;for(i=1;i<=n;i++){print q[i];m=split(k[q[i]],c," ");for(j=1;j<=m;j++)q[++n]=c[j]}}'
+}
+
+# CPU time (user + system) used so far by a process and its descendants,
+# in clock ticks.
+tree_cpu() {
+  local ticks=0 p
+  for p in $(tree_pids "$1"); do
+    ticks=$((ticks + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$ticks"
 }
 
 # Memory of a process and all its descendants, in KiB: "RSS PSS". RSS
@@ -55,7 +75,7 @@ wait_ready() {
 # PSS sum is what the tree really holds.
 tree_mem() {
   local rss=0 pss=0 p
-  for p in $(ps -e -o pid=,ppid= | awk -v root="$1" '{k[$2]=k[$2]" "$1} END{q[1]=root;n=1;for(i=1;i<=n;i++){print q[i];m=split(k[q[i]],c," ");for(j=1;j<=m;j++)q[++n]=c[j]}}'); do
+  for p in $(tree_pids "$1"); do
     rss=$((rss + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
     pss=$((pss + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
   done
@@ -74,7 +94,7 @@ stop_servers() {
 }
 
 run_wrk() { # NAME SECONDS -> writes $RESULTS/NAME.N
-  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${2}s" --latency "${BENCH_SCHEME[$1]:-http}://127.0.0.1:${BENCH_PORT[$1]}/"
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${2}s" --latency "${BENCH_SCHEME[$1]:-http}://127.0.0.1:${BENCH_PORT[$1]}$BENCH_PATH"
 }
 
 measure_rows() {
@@ -84,8 +104,12 @@ measure_rows() {
     if ((pass % 2)); then list=("${rows[@]}"); else list=($(printf '%s\n' "${rows[@]}" | tac)); fi
     for name in "${list[@]}"; do
       sleep 1
+      local cpu0=0 cpu1=0 pid
+      for pid in ${BENCH_PID[$name]} ${BENCH_ALSO[$name]:-}; do cpu0=$((cpu0 + $(tree_cpu "$pid"))); done
       run_wrk "$name" "$DURATION" >"$RESULTS/$name.$pass"
-      local rss=0 pss=0 pid mem
+      for pid in ${BENCH_PID[$name]} ${BENCH_ALSO[$name]:-}; do cpu1=$((cpu1 + $(tree_cpu "$pid"))); done
+      BENCH_CPU[$name]="${BENCH_CPU[$name]:-} $((cpu1 - cpu0))"
+      local rss=0 pss=0 mem
       for pid in ${BENCH_PID[$name]} ${BENCH_ALSO[$name]:-}; do
         mem=($(tree_mem "$pid")); rss=$((rss + mem[0])); pss=$((pss + mem[1]))
       done
@@ -99,24 +123,29 @@ import re, sys, statistics
 res, base, passes, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 rss = dict(x.split("=") for x in "$(for n in "${rows[@]}"; do printf '%s=%s ' "$n" "${BENCH_RSS[$n]:-0}"; done)".split())
 pss = dict(x.split("=") for x in "$(for n in "${rows[@]}"; do printf '%s=%s ' "$n" "${BENCH_PSS[$n]:-0}"; done)".split())
+cpu = {x.split("=")[0]: [int(t) for t in x.split("=")[1].split(",") if t] for x in "$(for n in "${rows[@]}"; do printf '%s=%s ' "$n" "$(echo ${BENCH_CPU[$n]:-} | tr ' ' ',')"; done)".split()}
+hz = $(getconf CLK_TCK)
 def unit(v, u):
     return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[u]
 data = {}
 for r in rows:
-    rps, p50, p99 = [], [], []
+    rps, p50, p99, reqs = [], [], [], []
     for p in range(1, passes + 1):
         t = open(f"{res}/{r}.{p}").read()
         rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)))
+        reqs.append(int(re.search(r"(\d+) requests in", t).group(1)))
         m = re.search(r"50%\s+([\d.]+)(us|ms|s)", t); p50.append(unit(*m.groups()))
         m = re.search(r"99%\s+([\d.]+)(us|ms|s)", t); p99.append(unit(*m.groups()))
         errs = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", t)
         if errs: print(f"warning: {r} pass {p}: {errs.group(0)}", file=sys.stderr)
-    data[r] = (statistics.mean(rps), statistics.stdev(rps) if len(rps) > 1 else 0.0, statistics.median(p50), statistics.median(p99))
+    # CPU of the server's whole process tree per request served, in µs.
+    us = sum(cpu.get(r, [])) / hz * 1e6 / max(sum(reqs), 1)
+    data[r] = (statistics.mean(rps), statistics.stdev(rps) if len(rps) > 1 else 0.0, statistics.median(p50), statistics.median(p99), us)
 b = data[base][0]
-print(f"| server | req/s (mean of {passes}) | ± | ratio vs {base} | p50 ms | p99 ms | peak RSS MiB | peak PSS MiB |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print(f"| server | req/s (mean of {passes}) | ± | ratio vs {base} | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | peak PSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
-    m, sd, p50, p99 = data[r]
-    print(f"| {r} | {m:,.0f} | {sd:,.0f} | {m / b:.3f} | {p50:.3f} | {p99:.3f} | {int(rss.get(r, 0)) / 1024:.1f} | {int(pss.get(r, 0)) / 1024:.1f} |")
+    m, sd, p50, p99, us = data[r]
+    print(f"| {r} | {m:,.0f} | {sd:,.0f} | {m / b:.3f} | {p50:.3f} | {p99:.3f} | {us:.1f} | {int(rss.get(r, 0)) / 1024:.1f} | {int(pss.get(r, 0)) / 1024:.1f} |")
 PY
 }

@@ -20,7 +20,8 @@
 //!
 //! What is convenience, shared so servers answer alike: [`respond`] (the
 //! server's own plain-text answers and the status of each error kind),
-//! [`limit`], [`FileBody`], [`settings`] (locating the settings file),
+//! [`limit`], [`FileBody`], [`proxy`] (the PROXY protocol and forwarding
+//! fields, for servers behind a balancer), [`settings`] (locating the settings file),
 //! [`testing`] (requests without a server) and, with the `tower` feature,
 //! [`tower`].
 
@@ -31,6 +32,7 @@ mod guard;
 pub mod headers;
 mod limit;
 pub mod path;
+pub mod proxy;
 pub mod respond;
 pub mod settings;
 pub mod testing;

@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use crate::client::{Conn, WireResponse};
 use crate::h2::{self, H2};
 use crate::vectors::{
-    Expect, RequestSpec, Vector, CLEARTEXT_ONLY, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, RGI_ONLY, TLS_ONLY,
+    BodySpec, Expect, RequestSpec, Vector, CLEARTEXT_ONLY, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, PROXY_LISTENER,
+    RGI_ONLY, TLS_ONLY,
 };
 
 /// The server under test: where it listens and where echo is mounted.
@@ -87,6 +88,11 @@ pub struct Options {
     /// Connect over TLS with this client configuration (its roots must
     /// trust the server's certificate).
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// The server reads a PROXY protocol header first on each connection
+    /// and trusts `127.0.0.1` and `10.0.0.0/8` as proxies: every vector is
+    /// sent after its own header, or `PROXY UNKNOWN`, and the vectors
+    /// tagged `proxy-listener` run (HTTP/1.1 only).
+    pub proxy_listener: bool,
 }
 
 impl Default for Options {
@@ -98,6 +104,7 @@ impl Default for Options {
             timeout: Duration::from_secs(10),
             protocol: Protocol::Http1,
             tls: None,
+            proxy_listener: false,
         }
     }
 }
@@ -205,6 +212,12 @@ fn skip_reason(vector: &Vector, target: &Target, options: &Options) -> Option<St
     if vector.has_tag(TLS_ONLY) && options.tls.is_none() {
         return Some("about TLS connections".into());
     }
+    if vector.has_tag(PROXY_LISTENER) && !options.proxy_listener {
+        return Some("needs a PROXY protocol listener trusting 127.0.0.1 and 10.0.0.0/8".into());
+    }
+    if options.proxy_listener && options.protocol == Protocol::Http2 {
+        return Some("the PROXY protocol runs are HTTP/1.1".into());
+    }
     if options.protocol == Protocol::Http2 {
         let requests = std::iter::once(&vector.request).chain(vector.then.as_ref().map(|t| &t.request));
         if let Some(why) = requests.filter_map(http1_only).next() {
@@ -234,6 +247,8 @@ fn http1_only(spec: &RequestSpec) -> Option<&'static str> {
         Some("no Host (HTTP/2 always has :authority)")
     } else if spec.expect_continue {
         Some("100-continue")
+    } else if spec.proxy.is_some() {
+        Some("a PROXY protocol header")
     } else if spec.headers.iter().any(|(n, v)| {
         let n = n.to_ascii_lowercase();
         CONNECTION_SPECIFIC.contains(&n.as_str()) || (n == "te" && !v.eq_ignore_ascii_case("trailers"))
@@ -272,6 +287,10 @@ async fn run_one(target: &Target, vector: &Vector, options: &Options) -> Result<
         Conn::connect(&target.authority, options.timeout, options.tls.as_ref()).await.map_err(|e| vec![e])?;
     let default_port = if options.tls.is_some() { "443" } else { "80" };
     let ph = Placeholders { target, client_port: conn.local_port(), protocol: "HTTP/1.1", default_port };
+    if options.proxy_listener {
+        let header = vector.request.proxy.as_ref().map_or_else(|| b"PROXY UNKNOWN\r\n".to_vec(), BodySpec::bytes);
+        conn.send(&header).await.map_err(|e| vec![e])?;
+    }
     exchange(&mut conn, &ph, &vector.request, &vector.expect, options).await?;
     if let Some(then) = &vector.then {
         exchange(&mut conn, &ph, &then.request, &then.expect, options).await?;
@@ -369,6 +388,13 @@ async fn exchange(
     }
     if !body.is_empty() {
         conn.send(&body).await.map_err(|e| vec![e])?;
+    }
+    if expect.closed {
+        return if conn.closed_within(options.timeout).await {
+            Ok(())
+        } else {
+            Err(vec!["connection: expected closed without an answer, got bytes or nothing".into()])
+        };
     }
     let method = spec.method.as_deref().unwrap_or("GET");
     let is_head = spec.raw.as_deref().map_or(method == "HEAD", |r| r.starts_with("HEAD "));

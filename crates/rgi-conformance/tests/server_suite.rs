@@ -9,11 +9,22 @@ use rgi_conformance::{run, vectors, Options, Profile, Protocol, Report, Target};
 use rgi_embedded::{BindAddr, Config, Listener, Mounts, Server};
 
 async fn embedded_echo(prefix: &str) -> (Target, tokio::sync::oneshot::Sender<()>) {
-    let listener = Listener::bind(&"127.0.0.1:0".parse().unwrap()).await.unwrap();
+    echo_on(prefix, false).await
+}
+
+/// Echo at `prefix`; `proxy`: on a PROXY protocol listener, trusting
+/// 127.0.0.1 and 10.0.0.0/8 as the proxy vectors say.
+async fn echo_on(prefix: &str, proxy: bool) -> (Target, tokio::sync::oneshot::Sender<()>) {
+    let mut listener = Listener::bind(&"127.0.0.1:0".parse().unwrap()).await.unwrap();
     let BindAddr::Tcp(addr) = listener.local_addr().unwrap() else { panic!("tcp") };
+    let mut config = Config::default();
+    if proxy {
+        listener = listener.with_proxy_protocol();
+        config.trusted_proxies = "127.0.0.1, 10.0.0.0/8".parse().unwrap();
+    }
     let mut mounts = Mounts::new();
     mounts.add(prefix, echo::Echo).unwrap();
-    let server = Server::builder().config(Config::default()).mounts(mounts).build();
+    let server = Server::builder().config(config).mounts(mounts).build();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.serve(vec![listener], async move {
         let _ = stopped.await;
@@ -37,7 +48,25 @@ async fn embedded_adapter_passes_every_vector_at_the_root() {
         tokio::time::timeout(Duration::from_secs(120), run(&target, &vectors, &Options::default())).await.unwrap();
     assert_passes(&report, "embedded at /");
     let (_, _, skipped) = report.counts();
-    assert!(skipped <= 8, "too many vectors skipped at the root: {skipped}");
+    let proxy_only = vectors.iter().filter(|v| v.has_tag(vectors::PROXY_LISTENER)).count();
+    assert!(skipped <= 8 + proxy_only, "too many vectors skipped at the root: {skipped}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_protocol_listener_passes_every_vector() {
+    // PRX-1 to PRX-7: every vector after a PROXY header, and the proxy
+    // vectors' own headers, forged fields and broken headers; the
+    // listener is as transparent as a plain one otherwise.
+    for prefix in ["", "/mnt"] {
+        let (target, _stop) = echo_on(prefix, true).await;
+        let vectors = vectors::builtin().unwrap();
+        let options = Options { proxy_listener: true, ..Options::default() };
+        let report = tokio::time::timeout(Duration::from_secs(120), run(&target, &vectors, &options)).await.unwrap();
+        assert_passes(&report, &format!("a PROXY protocol listener at {prefix:?}"));
+        let ran =
+            report.results.iter().filter(|r| r.id.starts_with("proxy-") && r.outcome == rgi_conformance::Outcome::Pass);
+        assert!(ran.count() >= 8, "the proxy vectors did not run");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

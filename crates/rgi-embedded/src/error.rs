@@ -14,6 +14,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An environment variable that configures the server is unusable.
+    #[error("{name}: {reason}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An address to listen on could not be parsed.
     #[error("invalid listen address {addr:?}: {reason}")]
     BadAddress {

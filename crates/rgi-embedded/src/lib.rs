@@ -13,6 +13,7 @@
 //! The daemon front and the development server are this server with a
 //! different application mounted.
 
+mod accept;
 mod access;
 mod body;
 mod config;
@@ -21,6 +22,7 @@ mod error;
 mod listener;
 mod logging;
 mod mounts;
+mod proxy_header;
 mod respond;
 mod server;
 mod service;

@@ -3,19 +3,17 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use rgi_core::{Application, Deployment, Mode, Scheme, Settings};
+use rgi_core::{Application, Deployment, Mode, Settings};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::conn;
 use crate::error::Error;
-use crate::listener::{Listener, Stream};
+use crate::listener::Listener;
 use crate::mounts::Mounts;
 use crate::service::Shared;
 
@@ -127,7 +125,7 @@ impl Server {
                 tracing::info!(%addr, mode = %self.shared.deployment.mode(), "listening");
             }
             cleanup.extend(listener.owned_path());
-            let job = accept_loop(
+            let job = crate::accept::accept_loop(
                 listener,
                 Arc::clone(&self.shared),
                 Arc::clone(&builder),
@@ -204,77 +202,14 @@ fn hyper_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     }
 }
 
-async fn accept_loop(
-    listener: Listener,
-    shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    connections: Arc<Semaphore>,
-    tracker: TaskTracker,
-    tokens: Tokens,
-) {
-    let Tokens { accepting, stopping, abort } = tokens;
-    let tls = listener.tls().map(|t| t.acceptor());
-    loop {
-        // SRV-3: past the connection limit, wait; the kernel queues the rest.
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            () = accepting.cancelled() => return,
-        };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = accepting.cancelled() => return,
-        };
-        match accepted {
-            Ok((stream, local, remote)) => {
-                let scheme = if tls.is_some() { Scheme::Https } else { Scheme::Http };
-                let info = rgi_gateway::Connection { local, remote, scheme };
-                let (builder, shared, stopping, abort) =
-                    (Arc::clone(&builder), Arc::clone(&shared), stopping.clone(), abort.clone());
-                let tls = tls.clone();
-                tracker.spawn(async move {
-                    let stream = match (tls, stream) {
-                        (Some(acceptor), Stream::Tcp(tcp)) => {
-                            // The handshake counts against the head's time (SRV-3).
-                            let limit = shared.config.limits.header_read_timeout;
-                            match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
-                                Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
-                                Ok(Err(err)) => {
-                                    tracing::info!(remote = ?info.remote, error = %err, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::info!(remote = ?info.remote, "TLS handshake not done in time");
-                                    return;
-                                }
-                            }
-                        }
-                        (_, stream) => stream,
-                    };
-                    conn::serve(builder, shared, stream, info, stopping, abort).await;
-                    drop(permit);
-                });
-            }
-            Err(err) => {
-                // Out of descriptors or a connection reset before accept:
-                // not fatal; back off a little so a storm does not spin.
-                tracing::warn!(error = %err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
 /// The stages of a server's stop, as its tasks see them.
-struct Tokens {
+pub(crate) struct Tokens {
     /// Stop accepting (the listener closes).
-    accepting: CancellationToken,
+    pub(crate) accepting: CancellationToken,
     /// Close connections once their request in flight is answered.
-    stopping: CancellationToken,
+    pub(crate) stopping: CancellationToken,
     /// Close connections now.
-    abort: CancellationToken,
+    pub(crate) abort: CancellationToken,
 }
 
 /// Completes on `SIGTERM` or `SIGINT` (Ctrl-C).

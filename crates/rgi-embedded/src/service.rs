@@ -73,6 +73,9 @@ async fn handle(
     in_flight: InFlight,
 ) -> Result<http::Response<ResponseBody>, Infallible> {
     let (mut head, incoming) = request.into_parts();
+    let mut info = info;
+    // Behind a balancer: the client it names, if it is trusted (PRX-5).
+    rgi_gateway::proxy::forwarded::apply(&shared.config.trusted_proxies, &mut info, &mut head.headers);
     let mut access = (shared.config.access_log || shared.config.access_sink.is_some())
         .then(|| Box::new(AccessRecord::new(info.remote, &head, shared.config.access_sink.clone())));
     let mut stream = None;

@@ -289,11 +289,28 @@ async fn serve_embedded(
         Transport::FastCgi(..) => return Ok(()),
     };
     // RGI_TLS_CERT and RGI_TLS_KEY: every listener speaks TLS.
-    let listeners = match tls_from_env()? {
+    let listeners: Vec<Listener> = match tls_from_env()? {
         Some(tls) => listeners.into_iter().map(|l| l.with_tls(Arc::clone(&tls))).collect(),
         None => listeners,
     };
+    // Behind a balancer: RGI_PROXY_PROTOCOL=1 makes every listener expect
+    // a PROXY header, RGI_TRUSTED_PROXIES names the balancers (PRX-*).
+    let listeners = match std::env::var("RGI_PROXY_PROTOCOL").as_deref() {
+        Ok("1") => listeners.into_iter().map(Listener::with_proxy_protocol).collect(),
+        Ok("0" | "") | Err(_) => listeners,
+        Ok(other) => {
+            return Err(rgi_embedded::Error::Env {
+                name: "RGI_PROXY_PROTOCOL",
+                reason: format!("{other:?}: expected 1 or 0"),
+            })
+        }
+    };
     let mut config = Config::default();
+    if let Ok(list) = std::env::var("RGI_TRUSTED_PROXIES") {
+        config.trusted_proxies = list.parse().map_err(|e: rgi_gateway::proxy::BadTrustedProxy| {
+            rgi_embedded::Error::Env { name: "RGI_TRUSTED_PROXIES", reason: e.to_string() }
+        })?;
+    }
     config.limits = limits;
     config.access_log = std::env::var_os("RGI_ACCESS_LOG").is_some_and(|v| v != "0" && !v.is_empty());
     let builder = Server::builder().config(config).deployment(deployment);

@@ -43,6 +43,11 @@ struct Cli {
     /// For an https:// URL: the PEM certificates to trust.
     #[arg(long)]
     cacert: Option<PathBuf>,
+    /// The URL is a PROXY protocol listener trusting 127.0.0.1 and
+    /// 10.0.0.0/8: each vector is sent after a PROXY header, and the
+    /// proxy-listener vectors run.
+    #[arg(long)]
+    proxy_protocol: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
         timeout: Duration::from_secs(cli.timeout),
         protocol: if cli.http2 { Protocol::Http2 } else { Protocol::Http1 },
         tls,
+        proxy_listener: cli.proxy_protocol,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -17,6 +17,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("connections.toml", include_str!("../../vectors/connections.toml")),
     ("servers.toml", include_str!("../../vectors/servers.toml")),
     ("refusals.toml", include_str!("../../vectors/refusals.toml")),
+    ("proxies.toml", include_str!("../../vectors/proxies.toml")),
 ];
 
 /// The built-in vectors.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Vector, CLEARTEXT_ONLY, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, RGI_ONLY, TLS_ONLY};
+use super::{Vector, CLEARTEXT_ONLY, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, PROXY_LISTENER, RGI_ONLY, TLS_ONLY};
 
 /// A vector file that cannot be used, named with what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,8 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Vector>, VectorFileError> {
             return Err(invalid(format!("vector {} covers no requirement", v.id)));
         }
         for tag in &v.tags {
-            if ![RGI_ONLY, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, CLEARTEXT_ONLY, TLS_ONLY].contains(&tag.as_str())
+            if ![RGI_ONLY, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, CLEARTEXT_ONLY, TLS_ONLY, PROXY_LISTENER]
+                .contains(&tag.as_str())
             {
                 return Err(invalid(format!("vector {} has unknown tag {tag:?}", v.id)));
             }

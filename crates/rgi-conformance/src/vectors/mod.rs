@@ -55,6 +55,10 @@ pub const NEEDS_ROOT: &str = "needs-root";
 pub const CLEARTEXT_ONLY: &str = "cleartext-only";
 /// Tag for vectors about TLS connections; skipped over cleartext.
 pub const TLS_ONLY: &str = "tls-only";
+/// Tag for vectors that need a PROXY protocol listener whose trusted
+/// proxies are `127.0.0.1` and `10.0.0.0/8`
+/// ([`Options::proxy_listener`](crate::Options)).
+pub const PROXY_LISTENER: &str = "proxy-listener";
 
 /// One test vector.
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +133,10 @@ pub struct RequestSpec {
     /// Send `Expect: 100-continue` and wait for `100 Continue` before the body.
     #[serde(default)]
     pub expect_continue: bool,
+    /// Bytes sent first on the connection, before the request: a PROXY
+    /// protocol header (vectors tagged `proxy-listener`). Through a PROXY
+    /// listener, a vector without one is sent after `PROXY UNKNOWN`.
+    pub proxy: Option<BodySpec>,
 }
 
 /// A request body.
@@ -181,6 +189,10 @@ pub struct Expect {
     /// A `100 Continue` must precede the response.
     #[serde(default)]
     pub interim_continue: bool,
+    /// The server must close the connection without answering. Replaces
+    /// the status check.
+    #[serde(default)]
+    pub closed: bool,
     /// The request must not reach the echo application at {prefix}:
     /// whatever answers (a 404, another mount), it is not echo's JSON with
     /// that SCRIPT_NAME. Replaces the status check.

@@ -93,6 +93,12 @@ pub struct Config {
     /// The `Server` field added to responses that have none (HDR-8);
     /// `None` adds nothing.
     pub server_header: Option<HeaderValue>,
+    /// The proxies whose forwarding fields (`Forwarded`,
+    /// `X-Forwarded-For`...) are honoured; from any other peer they are
+    /// removed (PRX-5 to PRX-7). A PROXY protocol listener takes
+    /// connections only from them (PRX-4). Default empty: the fields are
+    /// left alone and any peer may send a PROXY header.
+    pub trusted_proxies: rgi_gateway::proxy::Trusted,
 }
 
 impl Default for Config {
@@ -105,6 +111,7 @@ impl Default for Config {
             access_log: false,
             access_sink: None,
             server_header: Some(HeaderValue::from_static("rgi")),
+            trusted_proxies: rgi_gateway::proxy::Trusted::default(),
         }
     }
 }

@@ -93,6 +93,8 @@ pub struct Listener {
     owned_path: Option<PathBuf>,
     /// TLS on this listener's connections.
     tls: Option<Arc<TlsConfig>>,
+    /// Each connection starts with a PROXY protocol header (PRX-1).
+    proxy_protocol: bool,
 }
 
 #[derive(Debug)]
@@ -118,19 +120,19 @@ impl Listener {
                 let bind_err = |source| Error::BindUnix { path: path.clone(), source };
                 sys::remove_stale_socket(path).map_err(bind_err)?;
                 let l = UnixListener::bind(path).map_err(bind_err)?;
-                Ok(Self { kind: Kind::Unix(l), owned_path: Some(path.clone()), tls: None })
+                Ok(Self { kind: Kind::Unix(l), owned_path: Some(path.clone()), tls: None, proxy_protocol: false })
             }
         }
     }
 
     /// A TCP listener made elsewhere.
     pub fn tcp(listener: TcpListener) -> Self {
-        Self { kind: Kind::Tcp(listener), owned_path: None, tls: None }
+        Self { kind: Kind::Tcp(listener), owned_path: None, tls: None, proxy_protocol: false }
     }
 
     /// A Unix listener made elsewhere (its file is left in place).
     pub fn unix(listener: UnixListener) -> Self {
-        Self { kind: Kind::Unix(listener), owned_path: None, tls: None }
+        Self { kind: Kind::Unix(listener), owned_path: None, tls: None, proxy_protocol: false }
     }
 
     /// This listener with TLS: its connections are served over TLS with
@@ -139,6 +141,20 @@ impl Listener {
     pub fn with_tls(mut self, tls: Arc<TlsConfig>) -> Self {
         self.tls = Some(tls);
         self
+    }
+
+    /// This listener behind a balancer that speaks the PROXY protocol:
+    /// every connection must start with a version 1 or 2 header, whose
+    /// source address becomes the client's (PRX-1, PRX-2). A connection
+    /// without one is closed; with TLS, the header comes before the
+    /// handshake.
+    pub fn with_proxy_protocol(mut self) -> Self {
+        self.proxy_protocol = true;
+        self
+    }
+
+    pub(crate) fn proxy_protocol(&self) -> bool {
+        self.proxy_protocol
     }
 
     /// A duplicate of the listening socket's descriptor (close-on-exec),
@@ -187,15 +203,15 @@ impl Listener {
             Kind::StdUnix(l) => Kind::Unix(UnixListener::from_std(l)?),
             kind => kind,
         };
-        Ok(Self { kind, owned_path: self.owned_path, tls: self.tls })
+        Ok(Self { kind, owned_path: self.owned_path, tls: self.tls, proxy_protocol: self.proxy_protocol })
     }
 
     pub(crate) fn std_tcp(listener: std::net::TcpListener) -> Self {
-        Self { kind: Kind::StdTcp(listener), owned_path: None, tls: None }
+        Self { kind: Kind::StdTcp(listener), owned_path: None, tls: None, proxy_protocol: false }
     }
 
     pub(crate) fn std_unix(listener: std::os::unix::net::UnixListener) -> Self {
-        Self { kind: Kind::StdUnix(listener), owned_path: None, tls: None }
+        Self { kind: Kind::StdUnix(listener), owned_path: None, tls: None, proxy_protocol: false }
     }
 
     /// What this listener is bound to.
@@ -211,7 +227,7 @@ impl Listener {
         }
     }
 
-    pub(crate) async fn accept(&self) -> io::Result<(Stream, Option<SocketAddr>, Option<SocketAddr>)> {
+    pub(crate) async fn accept(&self) -> io::Result<Accepted> {
         match &self.kind {
             Kind::Tcp(l) => {
                 let (stream, peer) = l.accept().await?;
@@ -226,6 +242,35 @@ impl Listener {
             }
             Kind::StdTcp(_) | Kind::StdUnix(_) => {
                 Err(io::Error::other("listener used before it was registered with the runtime"))
+            }
+        }
+    }
+
+    /// A connection already queued in the kernel, if there is one, without
+    /// waiting: accept(2) on the non-blocking socket itself, whatever the
+    /// runtime has heard of yet.
+    pub(crate) fn try_accept(&self) -> io::Result<Option<Accepted>> {
+        let taken = match &self.kind {
+            Kind::Tcp(l) => socket2::SockRef::from(l).accept(),
+            Kind::Unix(l) => socket2::SockRef::from(l).accept(),
+            Kind::StdTcp(_) | Kind::StdUnix(_) => return Ok(None),
+        };
+        let (socket, _) = match taken {
+            Ok(taken) => taken,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        socket.set_nonblocking(true)?;
+        match &self.kind {
+            Kind::Tcp(_) => {
+                let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+                let _ = stream.set_nodelay(true);
+                let (local, peer) = (stream.local_addr().ok(), stream.peer_addr().ok());
+                Ok(Some((Stream::Tcp(stream), local, peer)))
+            }
+            _ => {
+                let stream = UnixStream::from_std(std::os::unix::net::UnixStream::from(socket))?;
+                Ok(Some((Stream::Unix(stream), None, None)))
             }
         }
     }
@@ -257,6 +302,10 @@ impl StdListener {
         }
     }
 }
+
+/// An accepted connection, its local address and its peer's (none on a
+/// Unix socket).
+pub(crate) type Accepted = (Stream, Option<SocketAddr>, Option<SocketAddr>);
 
 /// An accepted connection.
 #[derive(Debug)]

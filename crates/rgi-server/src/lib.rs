@@ -17,6 +17,7 @@ use rgi_static::StaticFiles;
 use rgi_supervisor::{SocketDir, SupervisedGroup, SupervisorError};
 
 pub mod config;
+pub mod health;
 pub mod status;
 mod upgrade;
 
@@ -70,7 +71,7 @@ pub async fn run(
         _ => Vec::new(),
     };
     let addrs = if listen.is_empty() { config.listen.clone() } else { listen };
-    if addrs.is_empty() && inherited.is_none() && config.tls.is_none() {
+    if addrs.is_empty() && inherited.is_none() && config.tls.is_none() && config.proxy_listen.is_empty() {
         return Err(ServerError::NoListener);
     }
     let tls = match &config.tls {
@@ -106,8 +107,17 @@ pub async fn run(
     if let Some(path) = &config.status {
         mounts.add(path, Status::new(groups.iter().map(|g| Arc::clone(g.group())).collect()))?;
     }
-    // Each listener, and whether it serves TLS (for a successor to know).
-    let mut listeners: Vec<(Listener, bool)> = Vec::new();
+    let phase = Arc::new(health::Phase::default());
+    if let Some(path) = &config.liveness {
+        mounts.add(path, health::Liveness)?;
+    }
+    if let Some(path) = &config.readiness {
+        let groups = groups.iter().map(|g| Arc::clone(g.group())).collect();
+        mounts.add(path, health::Readiness::new(groups, Arc::clone(&phase)))?;
+    }
+    // Each listener, and what it serves (`http`, `https`, `proxy`), for a
+    // successor to know.
+    let mut listeners: Vec<(Listener, &'static str)> = Vec::new();
     // Unix socket files this server made: removed when it stops, unless a
     // successor serves them.
     let mut socket_files = Vec::new();
@@ -117,14 +127,15 @@ pub async fn run(
             tracing::info!(sockets = inherited.len(), "serving on inherited sockets (LISTEN_FDS)");
             for (i, listener) in inherited.into_iter().enumerate() {
                 match (names.get(i).map(String::as_str), &tls) {
-                    (Some("https"), Some((tls, _))) => listeners.push((listener.with_tls(Arc::clone(tls)), true)),
+                    (Some("https"), Some((tls, _))) => listeners.push((listener.with_tls(Arc::clone(tls)), "https")),
+                    (Some("proxy"), _) => listeners.push((listener.with_proxy_protocol(), "proxy")),
                     (Some("https"), None) => {
                         return Err(ServerError::Config(ConfigError::Invalid {
                             path: "LISTEN_FDNAMES".into(),
                             message: "an https socket was passed, but [server] has no tls-cert and tls-key".into(),
                         }))
                     }
-                    _ => listeners.push((listener, false)),
+                    _ => listeners.push((listener, "http")),
                 }
             }
         }
@@ -133,19 +144,25 @@ pub async fn run(
                 if let BindAddr::Unix(path) = addr {
                     socket_files.push(path.clone());
                 }
-                listeners.push((Listener::bind(addr).await?.keep_file(), false));
+                listeners.push((Listener::bind(addr).await?.keep_file(), "http"));
+            }
+            for addr in &config.proxy_listen {
+                if let BindAddr::Unix(path) = addr {
+                    socket_files.push(path.clone());
+                }
+                listeners.push((Listener::bind(addr).await?.keep_file().with_proxy_protocol(), "proxy"));
             }
         }
     }
     if let (Some((tls, addrs)), false) = (&tls, inherited_tls) {
         for addr in addrs {
-            listeners.push((Listener::bind(addr).await?.with_tls(Arc::clone(tls)), true));
+            listeners.push((Listener::bind(addr).await?.with_tls(Arc::clone(tls)), "https"));
         }
     }
     let handover = upgrade::Handover {
         sockets: listeners
             .iter()
-            .map(|(l, tls)| l.try_clone_fd().map(|fd| (fd, if *tls { "https" } else { "http" })))
+            .map(|(l, name)| l.try_clone_fd().map(|fd| (fd, *name)))
             .collect::<std::io::Result<_>>()
             .map_err(|source| ServerError::Http(rgi_embedded::Error::Bind { addr: "a listener".into(), source }))?,
     };
@@ -186,10 +203,12 @@ pub async fn run(
     // accepting only when this one can answer.
     let ready = {
         let notifier = Arc::clone(&notifier);
+        let phase = Arc::clone(&phase);
         tokio::spawn(async move {
             for mut rollout in first_rollouts {
                 let _ = rollout.wait_for(|r| !matches!(r, rgi_supervisor::Rollout::Starting { .. })).await;
             }
+            phase.serving();
             if taking_over {
                 // systemd follows the new process (with NotifyAccess=all).
                 notifier.notify(&format!("MAINPID={}", std::process::id()));
@@ -206,6 +225,19 @@ pub async fn run(
                 () = rgi_embedded::shutdown_signal() => {}
                 _successor = upgrade::on_sigusr2(handover) => handed_over = true,
             }
+            let delay = config.shutdown_delay;
+            if !handed_over && !delay.is_zero() {
+                // Not ready first, serving as usual, so a balancer's checks
+                // see it and stop sending before this server stops
+                // accepting (SRV-17); a second signal cuts the wait short.
+                phase.draining();
+                tracing::info!(delay_secs = delay.as_secs_f64(), "stopping: reporting not ready, still serving");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = rgi_embedded::shutdown_signal() => tracing::info!("second signal: stopping now"),
+                }
+            }
+            phase.draining();
             notifier.notify("STOPPING=1");
         })
         .await;

@@ -88,6 +88,13 @@ struct ServerSection {
     socket_group: Option<String>,
     status: Option<String>,
     #[serde(default)]
+    proxy_listen: Vec<String>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    liveness: Option<String>,
+    readiness: Option<String>,
+    shutdown_delay: Option<Span>,
+    #[serde(default)]
     access_log: bool,
     grace_period: Option<Span>,
     drain_period: Option<Span>,
@@ -172,8 +179,19 @@ pub struct Config {
     pub path: PathBuf,
     /// Where to listen.
     pub listen: Vec<BindAddr>,
+    /// Where to listen for a balancer that sends the PROXY protocol
+    /// header first on each connection (PRX-1).
+    pub proxy_listen: Vec<BindAddr>,
     /// Where to listen with TLS, and the certificate and key files.
     pub tls: Option<TlsListen>,
+    /// The path of the liveness endpoint, if any.
+    pub liveness: Option<String>,
+    /// The path of the readiness endpoint, if any.
+    pub readiness: Option<String>,
+    /// On SIGTERM or SIGINT, how long the server reports not ready while
+    /// it goes on serving, before it stops accepting (so a balancer stops
+    /// sending first). Default 0.
+    pub shutdown_delay: std::time::Duration,
     /// The private directory for daemon sockets; a fresh one when `None`.
     pub socket_dir: Option<PathBuf>,
     /// A group (a front such as nginx) allowed to reach the sockets.
@@ -213,6 +231,7 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()
         };
         let listen = addresses(&file.server.listen, "listen")?;
+        let proxy_listen = addresses(&file.server.proxy_listen, "proxy-listen")?;
         let tls_listen = addresses(&file.server.tls_listen, "tls-listen")?;
         let tls = match (&file.server.tls_cert, &file.server.tls_key, tls_listen.is_empty()) {
             (None, None, true) => None,
@@ -233,6 +252,13 @@ impl Config {
         // connections are asked to go rather than cut off (see drain-period).
         server.drain_period = file.server.drain_period.map_or(std::time::Duration::from_secs(1), |d| d.0);
         apply_limits(&mut server.limits, &file.server.limits);
+        server.trusted_proxies = rgi_gateway::proxy::Trusted::new(&file.server.trusted_proxies)
+            .map_err(|e| invalid(format!("[server] trusted-proxies: {e}")))?;
+        for (key, path) in [("liveness", &file.server.liveness), ("readiness", &file.server.readiness)] {
+            if let Some(path) = path {
+                rgi_gateway::path::validate_prefix(path).map_err(|e| invalid(format!("[server] {key}: {e}")))?;
+            }
+        }
 
         let mut groups = Vec::new();
         for (name, g) in &file.groups {
@@ -324,13 +350,17 @@ impl Config {
         if let Some(group) = &file.server.socket_group {
             rgi_supervisor::group_id(group).map_err(|e| invalid(format!("[server] socket-group {group:?}: {e}")))?;
         }
-        if mounts.is_empty() && file.server.status.is_none() {
+        if mounts.is_empty() && file.server.status.is_none() && file.server.readiness.is_none() {
             return Err(invalid("nothing to serve: add a [[mounts]] entry".into()));
         }
         Ok(Self {
             path: path.to_path_buf(),
             listen,
+            proxy_listen,
             tls,
+            liveness: file.server.liveness,
+            readiness: file.server.readiness,
+            shutdown_delay: file.server.shutdown_delay.map_or(std::time::Duration::ZERO, |d| d.0),
             socket_dir: file.server.socket_dir.as_deref().map(relative),
             socket_group: file.server.socket_group,
             status: file.server.status,

@@ -120,10 +120,23 @@ impl KeepAlive {
     /// GET on this connection: (status, body), or an error if the
     /// connection failed in any way. The answer must carry Content-Length.
     pub fn get(&mut self, target: &str) -> std::io::Result<(u16, String)> {
+        self.request("GET", target, b"")
+    }
+
+    /// A POST of `body`, as [`get`](Self::get): a request a proxy must not
+    /// send twice.
+    pub fn post(&mut self, target: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+        self.request("POST", target, body)
+    }
+
+    fn request(&mut self, method: &str, target: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
         if self.closing {
             *self = Self::connect(self.addr)?;
         }
-        self.stream.write_all(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())?;
+        let length = if method == "GET" { String::new() } else { format!("Content-Length: {}\r\n", body.len()) };
+        let mut bytes = format!("{method} {target} HTTP/1.1\r\nHost: t\r\n{length}\r\n").into_bytes();
+        bytes.extend_from_slice(body);
+        self.stream.write_all(&bytes)?;
         loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();

@@ -10,6 +10,8 @@
 //! * `/fds`: this process's open descriptors, one `N -> target` per line.
 //! * `/uid`: the process's real and effective uid and gid.
 //! * `/cwd`: the process's working directory.
+//! * `/whoami`: `RGI_TEST_HOST` (or `-`), the client's address and the
+//!   URL scheme, space-separated: what a balancer's backend sees.
 //! * `/grow?mb=N`: keeps N more MiB of memory for good (a leak on
 //!   purpose, for the memory-recycling tests).
 //! * anything else: `ok <pid>`.
@@ -39,6 +41,11 @@ impl Application for TestApp {
         let text = match request.environ().path_info() {
             "/pid" => pid.to_string(),
             "/cwd" => std::env::current_dir()?.display().to_string(),
+            "/whoami" => {
+                let host = std::env::var("RGI_TEST_HOST").unwrap_or_else(|_| "-".into());
+                let remote = request.environ().remote_addr().map_or_else(|| "-".into(), |a| a.ip().to_string());
+                format!("{host} {remote} {}", request.environ().url_scheme().as_str())
+            }
             "/slow" => {
                 let ms =
                     request.environ().query_string().strip_prefix("ms=").and_then(|v| v.parse().ok()).unwrap_or(1000);

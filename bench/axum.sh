@@ -9,7 +9,9 @@
 # panic layers; wrk asks for no compression):
 #   axum               shop-axum: the router under axum::serve (the baseline)
 #   rgi-embedded       shop, RGI_BIND: the same router through rgi
-#   rgi-server         rgi-server -> 1 shop daemon (DAEMON_THREADS threads)
+#   rgi-server         rgi-server (FRONT_THREADS threads) -> 1 shop daemon
+#                      (DAEMON_THREADS threads): on 2 cores shared with wrk,
+#                      one thread each spends the least CPU per request
 #
 # The CPU column is the CPU time of each server's whole process tree
 # (front and daemon together) per request served.
@@ -17,7 +19,8 @@
 # <= 2x rgi-embedded's.
 #
 # Env: DURATION [8] seconds per run, PASSES [4], CONNS [32], WRK_THREADS [1],
-#      WARMUP [2] seconds, SKIP_BUILD [unset], DAEMON_THREADS [1].
+#      WARMUP [2] seconds, SKIP_BUILD [unset], DAEMON_THREADS [1],
+#      FRONT_THREADS [1].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_PATH=/api/products
@@ -36,6 +39,9 @@ start_cmd axum "$port" "$ROOT/target/bench-release/shop-axum" "127.0.0.1:$port"
 port=$(free_port)
 RGI_BIND=127.0.0.1:$port RGI_LOG=warn start_cmd rgi-embedded "$port" "$ROOT/target/bench-release/shop"
 cat >"$RUN/rgi-server.toml" <<TOML
+[server]
+threads = ${FRONT_THREADS:-1}
+
 [groups.shop]
 command = ["$ROOT/target/bench-release/shop"]
 working-dir = "$ROOT/examples/shop"

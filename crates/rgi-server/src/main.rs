@@ -86,7 +86,11 @@ fn main() -> ExitCode {
     for problem in &problems {
         tracing::warn!("{problem}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.threads {
+        runtime.worker_threads(threads);
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             tracing::error!("cannot start the runtime: {err}");

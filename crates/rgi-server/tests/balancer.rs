@@ -206,6 +206,7 @@ fn bad_proxy_settings_are_refused_by_name() {
         ("trusted-proxies = [\"10.0.0.0/33\"]", "trusted-proxies: \"10.0.0.0/33\" is not an address or a network"),
         ("proxy-listen = [\"nowhere\"]", "proxy-listen"),
         ("readiness = \"health\"", "readiness"),
+        ("threads = 0", "threads: 0"),
     ] {
         let text = format!("[server]\n{server}\n{base}");
         let err = rgi_server::Config::parse(&text, path).unwrap_err().to_string();

@@ -94,6 +94,7 @@ struct ServerSection {
     liveness: Option<String>,
     readiness: Option<String>,
     shutdown_delay: Option<Span>,
+    threads: Option<usize>,
     #[serde(default)]
     access_log: bool,
     grace_period: Option<Span>,
@@ -192,6 +193,8 @@ pub struct Config {
     /// it goes on serving, before it stops accepting (so a balancer stops
     /// sending first). Default 0.
     pub shutdown_delay: std::time::Duration,
+    /// The front's runtime threads; `None`: one per CPU.
+    pub threads: Option<usize>,
     /// The private directory for daemon sockets; a fresh one when `None`.
     pub socket_dir: Option<PathBuf>,
     /// A group (a front such as nginx) allowed to reach the sockets.
@@ -254,6 +257,9 @@ impl Config {
         apply_limits(&mut server.limits, &file.server.limits);
         server.trusted_proxies = rgi_gateway::proxy::Trusted::new(&file.server.trusted_proxies)
             .map_err(|e| invalid(format!("[server] trusted-proxies: {e}")))?;
+        if file.server.threads == Some(0) {
+            return Err(invalid("[server] threads: 0; give 1 or more, or leave it out for one per CPU".into()));
+        }
         for (key, path) in [("liveness", &file.server.liveness), ("readiness", &file.server.readiness)] {
             if let Some(path) = path {
                 rgi_gateway::path::validate_prefix(path).map_err(|e| invalid(format!("[server] {key}: {e}")))?;
@@ -361,6 +367,7 @@ impl Config {
             liveness: file.server.liveness,
             readiness: file.server.readiness,
             shutdown_delay: file.server.shutdown_delay.map_or(std::time::Duration::ZERO, |d| d.0),
+            threads: file.server.threads,
             socket_dir: file.server.socket_dir.as_deref().map(relative),
             socket_group: file.server.socket_group,
             status: file.server.status,

@@ -84,7 +84,22 @@ impl Conn {
     /// Connects to `addr` (`host:port`), over TLS when `tls` is given
     /// (HTTP/1.1 by ALPN); each read waits at most `timeout`.
     pub async fn connect(addr: &str, timeout: Duration, tls: Option<&Arc<ClientConfig>>) -> Result<Self, String> {
-        let stream = connect_tcp(addr, timeout).await?;
+        Self::connect_after(addr, timeout, tls, b"").await
+    }
+
+    /// As [`connect`](Self::connect), sending `preface` on the connection
+    /// first, before any TLS handshake: a PROXY protocol header, as a
+    /// balancer that passes TLS through sends it.
+    pub async fn connect_after(
+        addr: &str,
+        timeout: Duration,
+        tls: Option<&Arc<ClientConfig>>,
+        preface: &[u8],
+    ) -> Result<Self, String> {
+        let mut stream = connect_tcp(addr, timeout).await?;
+        if !preface.is_empty() {
+            stream.write_all(preface).await.map_err(|e| format!("sending the preface: {e}"))?;
+        }
         let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
         let stream: Box<dyn Io> = match tls {
             None => Box::new(stream),

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use crate::client::{Conn, WireResponse};
 use crate::h2::{self, H2};
 use crate::vectors::{
-    BodySpec, Expect, RequestSpec, Vector, CLEARTEXT_ONLY, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, PROXY_LISTENER,
-    RGI_ONLY, TLS_ONLY,
+    Expect, RequestSpec, Vector, CLEARTEXT_ONLY, FRONT_NORMALISES, NEEDS_PREFIX, NEEDS_ROOT, PROXY_LISTENER, RGI_ONLY,
+    TLS_ONLY,
 };
 
 /// The server under test: where it listens and where echo is mounted.
@@ -90,8 +90,9 @@ pub struct Options {
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
     /// The server reads a PROXY protocol header first on each connection
     /// and trusts `127.0.0.1` and `10.0.0.0/8` as proxies: every vector is
-    /// sent after its own header, or `PROXY UNKNOWN`, and the vectors
-    /// tagged `proxy-listener` run (HTTP/1.1 only).
+    /// sent after its own header, or `PROXY UNKNOWN` (before the TLS
+    /// handshake over TLS), and the vectors tagged `proxy-listener` run
+    /// (HTTP/1.1 only).
     pub proxy_listener: bool,
 }
 
@@ -276,6 +277,7 @@ impl Placeholders<'_> {
             .replace("{client_port}", &self.client_port.to_string())
             .replace("{protocol}", self.protocol)
             .replace("{default_port}", self.default_port)
+            .replace("{scheme}", if self.default_port == "443" { "https" } else { "http" })
     }
 }
 
@@ -283,14 +285,21 @@ async fn run_one(target: &Target, vector: &Vector, options: &Options) -> Result<
     if options.protocol == Protocol::Http2 {
         return run_one_h2(target, vector, options).await;
     }
-    let mut conn =
-        Conn::connect(&target.authority, options.timeout, options.tls.as_ref()).await.map_err(|e| vec![e])?;
+    // Through a PROXY listener the header comes first, before any TLS.
+    let preface = match (options.proxy_listener, &vector.request.proxy) {
+        (false, _) => Vec::new(),
+        (true, Some(header)) => header.bytes(),
+        (true, None) => b"PROXY UNKNOWN\r\n".to_vec(),
+    };
+    let connected = Conn::connect_after(&target.authority, options.timeout, options.tls.as_ref(), &preface).await;
+    let mut conn = match connected {
+        Ok(conn) => conn,
+        // A refused header may end the connection during the handshake.
+        Err(_) if vector.expect.closed && options.tls.is_some() => return Ok(()),
+        Err(e) => return Err(vec![e]),
+    };
     let default_port = if options.tls.is_some() { "443" } else { "80" };
     let ph = Placeholders { target, client_port: conn.local_port(), protocol: "HTTP/1.1", default_port };
-    if options.proxy_listener {
-        let header = vector.request.proxy.as_ref().map_or_else(|| b"PROXY UNKNOWN\r\n".to_vec(), BodySpec::bytes);
-        conn.send(&header).await.map_err(|e| vec![e])?;
-    }
     exchange(&mut conn, &ph, &vector.request, &vector.expect, options).await?;
     if let Some(then) = &vector.then {
         exchange(&mut conn, &ph, &then.request, &then.expect, options).await?;

@@ -75,7 +75,7 @@ pub async fn run(
         return Err(ServerError::NoListener);
     }
     let tls = match &config.tls {
-        Some(t) => Some((Arc::new(TlsConfig::load(&t.cert, &t.key)?), t.listen.clone())),
+        Some(t) => Some((Arc::new(TlsConfig::load(&t.cert, &t.key)?), (t.listen.clone(), t.proxy_listen.clone()))),
         None => None,
     };
     let notifier = Arc::new(Notifier::from_env());
@@ -121,15 +121,18 @@ pub async fn run(
     // Unix socket files this server made: removed when it stops, unless a
     // successor serves them.
     let mut socket_files = Vec::new();
-    let inherited_tls = names.iter().any(|n| n == "https");
+    let inherited_tls = names.iter().any(|n| n == "https" || n == "https-proxy");
     match inherited {
         Some(inherited) => {
             tracing::info!(sockets = inherited.len(), "serving on inherited sockets (LISTEN_FDS)");
             for (i, listener) in inherited.into_iter().enumerate() {
                 match (names.get(i).map(String::as_str), &tls) {
                     (Some("https"), Some((tls, _))) => listeners.push((listener.with_tls(Arc::clone(tls)), "https")),
+                    (Some("https-proxy"), Some((tls, _))) => {
+                        listeners.push((listener.with_tls(Arc::clone(tls)).with_proxy_protocol(), "https-proxy"))
+                    }
                     (Some("proxy"), _) => listeners.push((listener.with_proxy_protocol(), "proxy")),
-                    (Some("https"), None) => {
+                    (Some("https" | "https-proxy"), None) => {
                         return Err(ServerError::Config(ConfigError::Invalid {
                             path: "LISTEN_FDNAMES".into(),
                             message: "an https socket was passed, but [server] has no tls-cert and tls-key".into(),
@@ -154,9 +157,14 @@ pub async fn run(
             }
         }
     }
-    if let (Some((tls, addrs)), false) = (&tls, inherited_tls) {
+    if let (Some((tls, (addrs, proxy_addrs))), false) = (&tls, inherited_tls) {
         for addr in addrs {
             listeners.push((Listener::bind(addr).await?.with_tls(Arc::clone(tls)), "https"));
+        }
+        // The PROXY header comes before the handshake (TLS passed through).
+        for addr in proxy_addrs {
+            listeners
+                .push((Listener::bind(addr).await?.with_tls(Arc::clone(tls)).with_proxy_protocol(), "https-proxy"));
         }
     }
     let handover = upgrade::Handover {

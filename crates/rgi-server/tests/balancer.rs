@@ -168,6 +168,43 @@ group = "echo"
 }
 
 #[test]
+fn the_vectors_pass_over_tls_through_a_proxy_listener() {
+    // PRX-1, PRX-2: TLS passed through by the balancer, the PROXY header
+    // before the handshake (tls-proxy-listen).
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tls");
+    let server = ServerProc::start(
+        &r#"
+[server]
+tls-proxy-listen = ["127.0.0.1:0"]
+tls-cert = "{tls}/cert.pem"
+tls-key = "{tls}/key.pem"
+trusted-proxies = ["127.0.0.1", "10.0.0.0/8"]
+
+[groups.echo]
+command = ["{echo}"]
+processes = 1
+
+[[mounts]]
+prefix = "/echo"
+group = "echo"
+"#
+        .replace("{echo}", &binary("echo").display().to_string())
+        .replace("{tls}", &tls.display().to_string()),
+    );
+    let proxy = proxy_listener(&server);
+    let target = Target { authority: proxy.to_string(), prefix: "/echo".into() };
+    let vectors = vectors::builtin().unwrap();
+    let client = rgi_conformance::client::tls_client(&tls.join("cert.pem")).unwrap();
+    let options = Options { proxy_listener: true, tls: Some(client), ..Options::default() };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let report = runtime.block_on(run(&target, &vectors, &options));
+    assert!(report.ok(), "{}\n{}", report.summary(), report.failures().join("\n"));
+    let proxied =
+        report.results.iter().filter(|r| r.id == "proxy-v2-client" && r.outcome == rgi_conformance::Outcome::Pass);
+    assert_eq!(proxied.count(), 1, "the PROXY vectors did not run over TLS");
+}
+
+#[test]
 fn a_proxy_listener_closes_connections_from_untrusted_peers() {
     // PRX-4, PRX-1: closed with a log line; the server goes on.
     let server = ServerProc::start(

@@ -22,7 +22,8 @@
 //! Placeholders in strings: `{prefix}` (the mount prefix of the server
 //! under test), `{host}` (its `host:port`), `{port}`, `{client_port}` (the
 //! client's own port on this connection), `{protocol}` (`HTTP/1.1` or
-//! `HTTP/2.0`, as the run sends) and `{default_port}` (80, or 443 over
+//! `HTTP/2.0`, as the run sends), `{scheme}` (`http`, or `https` over TLS)
+//! and `{default_port}` (80, or 443 over
 //! TLS).
 //!
 //! The same vectors run over HTTP/1.1 and HTTP/2, cleartext and TLS

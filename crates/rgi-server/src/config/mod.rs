@@ -82,6 +82,8 @@ struct ServerSection {
     listen: Vec<String>,
     #[serde(default)]
     tls_listen: Vec<String>,
+    #[serde(default)]
+    tls_proxy_listen: Vec<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     socket_dir: Option<PathBuf>,
@@ -167,6 +169,9 @@ pub enum MountTarget {
 pub struct TlsListen {
     /// Where to listen with TLS.
     pub listen: Vec<BindAddr>,
+    /// Where to listen with TLS behind a balancer that sends the PROXY
+    /// protocol header before the handshake (TLS passed through).
+    pub proxy_listen: Vec<BindAddr>,
     /// The certificate chain (PEM).
     pub cert: PathBuf,
     /// Its private key (PEM).
@@ -236,11 +241,16 @@ impl Config {
         let listen = addresses(&file.server.listen, "listen")?;
         let proxy_listen = addresses(&file.server.proxy_listen, "proxy-listen")?;
         let tls_listen = addresses(&file.server.tls_listen, "tls-listen")?;
-        let tls = match (&file.server.tls_cert, &file.server.tls_key, tls_listen.is_empty()) {
+        let tls_proxy_listen = addresses(&file.server.tls_proxy_listen, "tls-proxy-listen")?;
+        let no_tls_address = tls_listen.is_empty() && tls_proxy_listen.is_empty();
+        let tls = match (&file.server.tls_cert, &file.server.tls_key, no_tls_address) {
             (None, None, true) => None,
-            (Some(cert), Some(key), false) => {
-                Some(TlsListen { listen: tls_listen, cert: relative(cert), key: relative(key) })
-            }
+            (Some(cert), Some(key), false) => Some(TlsListen {
+                listen: tls_listen,
+                proxy_listen: tls_proxy_listen,
+                cert: relative(cert),
+                key: relative(key),
+            }),
             (Some(_), Some(_), true) => {
                 return Err(invalid("[server] tls-cert and tls-key need tls-listen addresses".into()))
             }

@@ -1,8 +1,9 @@
 //! One client connection: hyper serving it, the idle watch, and shutdown.
 
 use std::future::Future;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -23,9 +24,40 @@ pub(crate) struct ConnState {
     in_flight: AtomicUsize,
     requests: AtomicU64,
     bytes_at_last_end: AtomicU64,
+    /// The socket's descriptor while the connection's stream lives.
+    fd: AtomicI32,
+    /// A duplicate of the socket once a `101` went out: the connection is
+    /// the application's now, and the server closes it under the
+    /// application only when the grace period ends (UPG-4).
+    upgraded: Mutex<Option<OwnedFd>>,
+    /// The stream was dropped (by hyper, or after an upgrade by the
+    /// application).
+    pub(crate) stream_gone: tokio::sync::Notify,
 }
 
 impl ConnState {
+    /// The stream is gone (its descriptor with it).
+    pub(crate) fn stream_closed(&self) {
+        self.fd.store(-1, Ordering::Relaxed);
+        self.stream_gone.notify_one();
+    }
+
+    /// A `101` is on its way: keeps a handle on the socket, taken while the
+    /// stream (and so the descriptor) is certainly alive.
+    pub(crate) fn upgrading(&self) {
+        let fd = self.fd.load(Ordering::Relaxed);
+        if fd < 0 {
+            return;
+        }
+        // SAFETY: the stream that owns `fd` is alive: hyper holds it until
+        // the 101 this request answers has been written.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        match borrowed.try_clone_to_owned() {
+            Ok(dup) => *self.upgraded.lock().unwrap_or_else(PoisonError::into_inner) = Some(dup),
+            Err(err) => tracing::warn!(error = %err, "cannot keep a handle on an upgraded connection"),
+        }
+    }
+
     pub(crate) fn start(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -36,6 +68,13 @@ impl ConnState {
 /// A request in progress; dropping it ends the request.
 #[derive(Debug)]
 pub(crate) struct InFlight(Arc<ConnState>);
+
+impl InFlight {
+    /// The connection it is on.
+    pub(crate) fn state(&self) -> &ConnState {
+        &self.0
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -57,18 +96,21 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
     abort: CancellationToken,
 ) {
-    let state = Arc::new(ConnState::default());
+    let state = Arc::new(ConnState { fd: AtomicI32::new(stream.raw_fd()), ..ConnState::default() });
     let stream = stream.counting(Arc::clone(&state));
     let service = ConnService::new(shared.clone(), info, Arc::clone(&state));
-    let conn = builder.serve_connection(TokioIo::new(stream), hyper::service::service_fn(move |req| service.call(req)));
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), hyper::service::service_fn(move |req| service.call(req)));
     let limits = &shared.config.limits;
+    let abort_upgraded = abort.clone();
+    let conn_state = Arc::clone(&state);
     let control = Control {
         stop: Box::pin(async move { shutdown.cancelled().await }),
         kill: Box::pin(async move { abort.cancelled().await }),
         ticks: Watchdog::ticker(limits.header_read_timeout, limits.keep_alive_timeout),
         watchdog: Watchdog::new(limits.header_read_timeout, limits.keep_alive_timeout),
         closing: false,
-        state,
+        state: conn_state,
     };
     match Driven::new(conn, |c| c.graceful_shutdown(), control).await {
         Some(Err(err)) => log_connection_error(&*err, &info),
@@ -77,6 +119,20 @@ pub(crate) async fn serve(
             tracing::info!(%remote, "connection closed: request head not received in time");
         }
         Some(Ok(Closed::Normally)) | None => {}
+    }
+    let upgraded = state.upgraded.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(socket) = upgraded {
+        // The connection is the application's (a WebSocket, say); this task
+        // stays, so a graceful stop waits for it, until the application
+        // drops it or the grace period ends (UPG-4).
+        tokio::select! {
+            () = state.stream_gone.notified() => {}
+            () = abort_upgraded.cancelled() => {
+                let remote = info.remote.map_or_else(|| "unix".to_string(), |r| r.to_string());
+                tracing::info!(%remote, "grace period over: closing an upgraded connection");
+                let _ = socket2::SockRef::from(&socket).shutdown(std::net::Shutdown::Both);
+            }
+        }
     }
 }
 

@@ -79,7 +79,12 @@ async fn handle(
     let mut access = (shared.config.access_log || shared.config.access_sink.is_some())
         .then(|| Box::new(AccessRecord::new(info.remote, &head, shared.config.access_sink.clone())));
     let mut stream = None;
-    let mut response = match prepare(&shared, &info, &mut head, &incoming) {
+    // An HTTP/1.1 upgrade request (a WebSocket): its Upgrade and
+    // Connection fields reach the application, which may answer 101 (UPG-1).
+    let upgrade = (head.version == http::Version::HTTP_11)
+        .then(|| rgi_gateway::headers::upgrade_requested(&head.headers))
+        .flatten();
+    let mut response = match prepare(&shared, &info, &mut head, &incoming, upgrade.is_some()) {
         Err(refusal) => {
             // SRV-11: refusals are logged with the reason, never silently.
             tracing::warn!(
@@ -89,6 +94,10 @@ async fn handle(
             respond::plain(refusal.status, &refusal.message, refusal.close)
         }
         Ok((mount, environ)) => {
+            if let Some(protocol) = &upgrade {
+                head.headers.insert(http::header::UPGRADE, protocol.clone());
+                head.headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("upgrade"));
+            }
             // Only what the answer needs stays alive across the await: the
             // request itself moves into the application's future now.
             let method = head.method.clone();
@@ -96,6 +105,10 @@ async fn handle(
             let target = head.uri.clone();
             let request = Request::new(http::Request::from_parts(head, request_body(&shared, incoming)), environ);
             match call_guarded(&*mount.app, request).await {
+                Ok(mut response) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS && upgrade.is_some() => {
+                    switching(&mut response, &in_flight, &method, &target);
+                    response
+                }
                 Ok(mut response) => {
                     stream = respond::finish(&mut response, &method, version, &target);
                     if version < http::Version::HTTP_2 && shared.draining.load(std::sync::atomic::Ordering::Relaxed) {
@@ -117,6 +130,21 @@ async fn handle(
     Ok(response.map(|body| ResponseBody::new(body, access, stream, in_flight)))
 }
 
+/// A `101` in answer to an upgrade request (UPG-3): it names the protocol
+/// and has no body; once hyper has written it, the connection is the
+/// application's, and the server keeps a handle on it for its shutdown.
+fn switching(response: &mut http::Response<Body>, in_flight: &InFlight, method: &http::Method, target: &http::Uri) {
+    if !response.headers().contains_key(http::header::UPGRADE) {
+        tracing::error!(%method, %target, "the application answered 101 without an Upgrade field; answering 500");
+        *response =
+            respond::plain(StatusCode::INTERNAL_SERVER_ERROR, "the application returned an invalid response", false);
+        return;
+    }
+    response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("upgrade"));
+    *response.body_mut() = Body::empty();
+    in_flight.state().upgrading();
+}
+
 /// The checks that happen before any application sees the request
 /// (SRV-2, PATH-3, ENV-6, BODY-4, SRV-8), and its gateway variables.
 fn prepare<'a>(
@@ -124,6 +152,7 @@ fn prepare<'a>(
     info: &rgi_gateway::Connection,
     head: &mut http::request::Parts,
     incoming: &Incoming,
+    upgrade: bool,
 ) -> Result<(&'a Mount, Environ), Refusal> {
     let limits = &shared.config.limits;
     let uri_len = head.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
@@ -146,6 +175,11 @@ fn prepare<'a>(
     }
     if chunked {
         check_framing(&head.headers)?;
+    }
+    // The connection's bytes after the head belong to the new protocol: a
+    // body would be read as its first bytes (UPG-2).
+    if upgrade && (chunked || incoming.size_hint().exact().is_none_or(|n| n > 0)) {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "an upgrade request has no body"));
     }
     if let (Some(max), Some(len)) = (limits.max_body_bytes, incoming.size_hint().exact()) {
         if len > max {

@@ -73,6 +73,32 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) -> usize {
     dropped
 }
 
+/// The protocol an HTTP/1.1 request asks to switch to: its `Upgrade`
+/// field, when its `Connection` names `upgrade` (RFC 9110 section 7.8).
+/// A server that can hand the connection over keeps both fields for the
+/// application, and takes a `101` answer (UPG-1, UPG-3).
+///
+/// ```
+/// use http::{header, HeaderMap, HeaderValue};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+/// headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+/// assert_eq!(rgi_gateway::headers::upgrade_requested(&headers).unwrap(), "websocket");
+/// ```
+pub fn upgrade_requested(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    match headers.get_all(header::UPGRADE).iter().collect::<Vec<_>>().as_slice() {
+        [protocol] if asks && !protocol.is_empty() => Some((*protocol).clone()),
+        _ => None,
+    }
+}
+
 /// A name with `_` (HDR-1) or `Proxy` (HDR-2).
 fn is_ambiguous(name: &HeaderName) -> bool {
     let name = name.as_str();

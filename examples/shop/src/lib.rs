@@ -1,6 +1,6 @@
 //! A small shop, written as any axum site is: a JSON API in a nested
 //! router, HTML forms, multipart uploads, a cart kept in a cookie,
-//! server-sent events, static files, shared state, and tower-http's
+//! server-sent events, a WebSocket, static files, shared state, and tower-http's
 //! compression, timeout, body-limit and panic layers. Nothing in it is
 //! about rgi except [`Base`], which makes the URLs it builds carry the
 //! mount prefix.
@@ -109,6 +109,7 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/panic", get(pages::panic))
         .route("/events", get(streams::events))
         .route("/big", get(streams::big))
+        .route("/ws", get(streams::echo_socket))
         .nest("/api", api)
         .nest_service("/static", ServeDir::new("static"))
         .fallback(pages::not_found)

@@ -1,10 +1,11 @@
 //! Bodies that stream: uploads read as they arrive, server-sent events,
-//! a large generated download.
+//! a large generated download, and a WebSocket.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Multipart, Query};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, Sse};
@@ -74,4 +75,21 @@ pub(crate) async fn big(Query(size): Query<Size>) -> impl IntoResponse {
     let line = Bytes::from(line);
     let chunks = stream::iter((0..size.kib).map(move |_| Ok::<_, Infallible>(line.clone())));
     ([(header::CONTENT_TYPE, "text/plain")], Body::from_stream(chunks))
+}
+
+/// A WebSocket that echoes every text and binary message (the library
+/// answers pings), until the client closes it.
+pub(crate) async fn echo_socket(upgrade: WebSocketUpgrade) -> impl IntoResponse {
+    upgrade.max_message_size(2 << 20).on_upgrade(|mut socket: WebSocket| async move {
+        while let Some(Ok(message)) = socket.recv().await {
+            let echo = match message {
+                Message::Text(_) | Message::Binary(_) => message,
+                Message::Close(_) => break,
+                Message::Ping(_) | Message::Pong(_) => continue,
+            };
+            if socket.send(echo).await.is_err() {
+                break;
+            }
+        }
+    })
 }

@@ -321,6 +321,16 @@ impl Stream {
     pub(crate) fn counting(self, state: Arc<ConnState>) -> CountingStream {
         CountingStream { inner: self, state }
     }
+
+    /// The socket's descriptor.
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.get_ref().0.as_raw_fd(),
+        }
+    }
 }
 
 /// A stream that counts what it reads (see [`Stream::counting`]).
@@ -328,6 +338,14 @@ impl Stream {
 pub(crate) struct CountingStream {
     inner: Stream,
     state: Arc<ConnState>,
+}
+
+impl Drop for CountingStream {
+    fn drop(&mut self) {
+        // The socket closes with this stream: nothing may use its
+        // descriptor number any more.
+        self.state.stream_closed();
+    }
 }
 
 impl AsyncRead for CountingStream {

@@ -513,6 +513,16 @@ impl Pool {
 impl Application for Pool {
     async fn call(&self, request: Request) -> Result<Response, Error> {
         let group = &self.group;
+        // FastCGI carries no upgraded connection: say so rather than let the
+        // client wait on a 101 nothing follows (UPG-5).
+        if let Some(protocol) = request.headers().get(http::header::UPGRADE) {
+            let protocol = String::from_utf8_lossy(protocol.as_bytes()).into_owned();
+            tracing::info!(group = %group.name, %protocol, "upgrade refused: daemons are reached over FastCGI");
+            return Ok(rgi_gateway::respond::plain(
+                http::StatusCode::NOT_IMPLEMENTED,
+                &format!("upgrading to {protocol:?} is not available here: the application runs in daemon processes reached over FastCGI, which cannot carry the upgraded connection"),
+            ));
+        }
         group.stats.requests.fetch_add(1, Ordering::Relaxed);
         let slot = match group.acquire().await {
             Ok(slot) => slot,

@@ -88,7 +88,7 @@ pub fn from_http(
         return Err(RequestError::DuplicateHost);
     }
     let (server_name, server_port) = server_name_port(head, host, conn)?;
-    in_origin_form(&mut head.uri);
+    in_origin_form(head);
     if dirty {
         sanitize_request_headers(&mut head.headers);
     }
@@ -114,16 +114,20 @@ pub fn derive(head: &mut Parts, deployment: Arc<Deployment>) -> Result<Environ, 
 
 /// Drops the scheme and authority of an absolute-form (or HTTP/2) target,
 /// so the application sees the same origin-form target in every mode, as
-/// CGI's `REQUEST_URI` carries it; the authority is SERVER_NAME by then
-/// (ENV-13).
-fn in_origin_form(uri: &mut http::Uri) {
-    if uri.authority().is_none() && uri.scheme().is_none() {
+/// CGI's `REQUEST_URI` carries it (ENV-13). The authority moves to `Host`,
+/// where an HTTP/1.1 request has it (RFC 9112 section 3.2.2 makes it win
+/// over a `Host` field; HTTP/2 requests usually have none).
+fn in_origin_form(head: &mut Parts) {
+    if head.uri.authority().is_none() && head.uri.scheme().is_none() {
         return;
     }
+    if let Some(host) = head.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+        head.headers.insert(header::HOST, host);
+    }
     let mut parts = http::uri::Parts::default();
-    parts.path_and_query = uri.path_and_query().cloned();
+    parts.path_and_query = head.uri.path_and_query().cloned();
     if let Ok(origin) = http::Uri::from_parts(parts) {
-        *uri = origin;
+        head.uri = origin;
     }
 }
 

@@ -57,6 +57,19 @@ fn absolute_form_overrides_host() {
 }
 
 #[test]
+fn the_application_sees_the_origin_form_and_the_authority_as_host() {
+    // ENV-13: an HTTP/2 request (no Host field) and an absolute-form one.
+    for (version, headers) in [(Version::HTTP_2, vec![]), (Version::HTTP_11, vec![("host", "ignored.test")])] {
+        let mut head = head(version, "https://shop.example:8443/a/b?q=1", &headers);
+        let target = RequestTarget::from_parts(head.uri.path(), head.uri.query().unwrap_or("")).unwrap();
+        let e = from_http(&mut head, target, 0, &conn(), deployment()).unwrap();
+        assert_eq!(head.uri, "/a/b?q=1");
+        assert_eq!(head.headers["host"], "shop.example:8443");
+        assert_eq!((e.server_name(), e.server_port()), ("shop.example", 8443));
+    }
+}
+
+#[test]
 fn http10_without_host_uses_the_local_address() {
     // ENV-5, ENV-12
     let e = environ(Version::HTTP_10, "/", &[], "").unwrap();

@@ -313,12 +313,39 @@ async fn serve_embedded(
     }
     config.limits = limits;
     config.access_log = std::env::var_os("RGI_ACCESS_LOG").is_some_and(|v| v != "0" && !v.is_empty());
-    let builder = Server::builder().config(config).deployment(deployment);
-    let builder = match target {
-        Target::App(app) => builder.mount_arc("/", app)?,
-        Target::Mounts(mounts) => builder.mounts(mounts),
+    let mut mounts = match target {
+        Target::App(app) => {
+            let mut mounts = Mounts::new();
+            mounts.add_arc("/", app)?;
+            mounts
+        }
+        Target::Mounts(mounts) => mounts,
     };
-    builder.build().serve(listeners, rgi_embedded::shutdown_signal()).await
+    // Behind a balancer or in Kubernetes: RGI_READINESS and RGI_LIVENESS
+    // paths, and RGI_SHUTDOWN_DELAY seconds of not-ready before a stop
+    // (SRV-16, SRV-17).
+    let readiness = crate::health::Readiness::default();
+    if let Some(path) = std::env::var("RGI_READINESS").ok().filter(|p| !p.is_empty()) {
+        mounts.add(&path, readiness.clone())?;
+    }
+    if let Some(path) = std::env::var("RGI_LIVENESS").ok().filter(|p| !p.is_empty()) {
+        mounts.add(&path, crate::health::Liveness)?;
+    }
+    let delay = match std::env::var("RGI_SHUTDOWN_DELAY") {
+        Err(_) => std::time::Duration::ZERO,
+        Ok(secs) => secs
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| rgi_embedded::Error::Env {
+                name: "RGI_SHUTDOWN_DELAY",
+                reason: format!("{secs:?}: expected seconds, e.g. 5 or 0.5"),
+            })?,
+    };
+    let server = Server::builder().config(config).deployment(deployment).mounts(mounts).build();
+    server.serve(listeners, crate::health::stop_after(delay, readiness.stopping)).await
 }
 
 fn load_failed(message: &str) -> ExitCode {

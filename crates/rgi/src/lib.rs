@@ -44,6 +44,7 @@
 
 mod entry;
 mod fastcgi_socket;
+mod health;
 
 pub use entry::{run, run_mounts, run_with, run_with_limits, EXIT_LOAD_FAILED};
 pub use rgi_core::*;

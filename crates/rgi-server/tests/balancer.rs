@@ -12,20 +12,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use rgi_conformance::{run, vectors, Options, Target};
-use rgi_test_support::get;
+use rgi_test_support::{get, listening_addrs};
 use support::*;
 
 /// The address of the server's PROXY listener: the second it says it
 /// listens on (after --listen's).
 fn proxy_listener(server: &ServerProc) -> SocketAddr {
-    let addrs = |log: &str| -> Vec<SocketAddr> {
-        log.lines()
-            .filter_map(|l| l.split("listening addr=").nth(1))
-            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-            .collect()
-    };
-    server.wait_log(Duration::from_secs(30), "the PROXY listener", |log| addrs(log).len() >= 2);
-    addrs(&server.log())[1]
+    server.wait_log(Duration::from_secs(30), "the PROXY listener", |log| listening_addrs(log).len() >= 2);
+    listening_addrs(&server.log())[1].parse().unwrap()
 }
 
 /// Waits until GET `path` answers `status`, at most `limit`.

@@ -61,9 +61,8 @@ fn systemd_hears_ready_reloading_watchdog_and_stopping() {
         .env("NOTIFY_SOCKET", &notify)
         .env("WATCHDOG_USEC", "400000")
         .env_remove("WATCHDOG_PID");
-    let (mut server, addr) = LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), |line| {
-        line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
-    });
+    let (mut server, addr) =
+        LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), rgi_test_support::listening_addr);
     let log = || server.log();
     expect(&socket, "READY=1", &log);
     expect(&socket, "WATCHDOG=1", &log);

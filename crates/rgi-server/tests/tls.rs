@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use rgi_conformance::{Options, Protocol, Target};
-use rgi_test_support::{skip_unless_ci, LoggedChild};
+use rgi_test_support::{listening_addrs, skip_unless_ci, LoggedChild};
 use support::binary;
 
 fn examples() -> PathBuf {
@@ -45,13 +45,10 @@ fn start_shipped(dir: &Path, cert: &Path, key: &Path) -> (LoggedChild, Vec<Strin
     let config = shipped_config(dir, cert, key);
     let mut command = Command::new(env!("CARGO_BIN_EXE_rgi-server"));
     command.arg("--config").arg(&config).env("RGI_LOG", "info");
-    let (server, _) = LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), |line| {
-        line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
-    });
-    server.wait_log(Duration::from_secs(30), "both listeners", |l| l.matches("listening addr=").count() >= 2);
-    let log = server.log();
-    let addrs =
-        log.split("listening addr=").skip(1).filter_map(|r| r.split_whitespace().next()).map(str::to_string).collect();
+    let (server, _) =
+        LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), rgi_test_support::listening_addr);
+    server.wait_log(Duration::from_secs(30), "both listeners", |l| listening_addrs(l).len() >= 2);
+    let addrs = listening_addrs(&server.log());
     (server, addrs)
 }
 

@@ -11,9 +11,7 @@ use rgi_test_support::{get, workspace_binary, LoggedChild};
 fn hello(env: &[(&str, &str)]) -> (LoggedChild, std::net::SocketAddr) {
     let mut command = Command::new(workspace_binary("hello"));
     command.env("RGI_BIND", "127.0.0.1:0").env("RGI_LOG", "info").envs(env.iter().copied());
-    LoggedChild::spawn("hello", command, Duration::from_secs(60), |line| {
-        line.split("listening addr=").nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_string)
-    })
+    LoggedChild::spawn("hello", command, Duration::from_secs(60), rgi_test_support::listening_addr)
 }
 
 #[test]

@@ -8,23 +8,19 @@ use std::process::Command;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use rgi_test_support::{get, request, workspace_binary, LoggedChild};
+use rgi_test_support::{get, listening_addr, request, workspace_binary, LoggedChild};
 use tokio_tungstenite::tungstenite::Message;
-
-fn listening(line: &str) -> Option<String> {
-    line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
-}
 
 fn embedded() -> (LoggedChild, SocketAddr) {
     let mut command = Command::new(workspace_binary("shop"));
     command.current_dir(env!("CARGO_MANIFEST_DIR")).env("RGI_BIND", "127.0.0.1:0").env("RGI_LOG", "info");
-    LoggedChild::spawn("shop", command, Duration::from_secs(60), listening)
+    LoggedChild::spawn("shop", command, Duration::from_secs(60), listening_addr)
 }
 
 fn plain_axum() -> (LoggedChild, SocketAddr) {
     let mut command = Command::new(workspace_binary("shop-axum"));
     command.current_dir(env!("CARGO_MANIFEST_DIR")).arg("127.0.0.1:0");
-    LoggedChild::spawn("shop-axum", command, Duration::from_secs(60), listening)
+    LoggedChild::spawn("shop-axum", command, Duration::from_secs(60), listening_addr)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -139,6 +139,17 @@ impl Drop for LoggedChild {
     }
 }
 
+/// The address in an rgi server's "listening addr=..." log line, for
+/// [`LoggedChild::spawn`].
+pub fn listening_addr(line: &str) -> Option<String> {
+    line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
+}
+
+/// Every address a log says a server listens on, in the order announced.
+pub fn listening_addrs(log: &str) -> Vec<String> {
+    log.lines().filter_map(listening_addr).collect()
+}
+
 /// Whether process `pid` is alive (and not a zombie).
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

@@ -12,7 +12,7 @@ mod http;
 mod skip;
 
 pub use build::workspace_binary;
-pub use child::{alive, LoggedChild};
+pub use child::{alive, listening_addr, listening_addrs, LoggedChild};
 pub use fds::pass_fd;
 pub use http::{first_status, get, request, try_get, KeepAlive};
 pub use skip::{skip, skip_unless_ci};

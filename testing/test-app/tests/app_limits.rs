@@ -13,9 +13,8 @@ fn start(env: &[(&str, &str)]) -> (LoggedChild, std::net::SocketAddr) {
     for (k, v) in env {
         command.env(k, v);
     }
-    let (child, addr) = LoggedChild::spawn("rgi-test-app", command, Duration::from_secs(30), |line| {
-        line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
-    });
+    let (child, addr) =
+        LoggedChild::spawn("rgi-test-app", command, Duration::from_secs(30), rgi_test_support::listening_addr);
     (child, addr)
 }
 

@@ -38,9 +38,8 @@ impl ServerProc {
         std::fs::write(&path, text).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_rgi-server"));
         command.arg("--config").arg(&path).args(["--listen", "127.0.0.1:0"]).env("RGI_LOG", "info");
-        let (process, addr) = LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), |line| {
-            line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
-        });
+        let (process, addr) =
+            LoggedChild::spawn("rgi-server", command, Duration::from_secs(30), rgi_test_support::listening_addr);
         Self { process, addr, dir }
     }
 

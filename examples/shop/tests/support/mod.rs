@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rgi_conformance::client::Conn;
-use rgi_test_support::{get, workspace_binary, LoggedChild};
+use rgi_test_support::{get, listening_addr, workspace_binary, LoggedChild};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a deployment may take to serve its first request; rgi-dev
@@ -201,11 +201,6 @@ fn shop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Parses the `addr=` of a "listening" log line.
-fn listening(line: &str) -> Option<String> {
-    line.split("listening addr=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
-}
-
 impl Deployment {
     /// Starts every deployment, in parallel, and waits until each serves.
     /// `dir` holds their files.
@@ -246,7 +241,7 @@ impl Deployment {
         if !prefix.is_empty() {
             command.args(["--prefix", prefix]);
         }
-        let (process, addr) = LoggedChild::spawn(name, command, START, listening);
+        let (process, addr) = LoggedChild::spawn(name, command, START, listening_addr);
         Self {
             name: name.into(),
             reference: if prefix.is_empty() { "axum" } else { "axum under /shop" },
@@ -259,7 +254,7 @@ impl Deployment {
     fn embedded(shop: &Path) -> Self {
         let mut command = Command::new(shop);
         command.current_dir(shop_dir()).env("RGI_BIND", "127.0.0.1:0").env("RGI_LOG", "info");
-        let (process, addr) = LoggedChild::spawn("embedded", command, START, listening);
+        let (process, addr) = LoggedChild::spawn("embedded", command, START, listening_addr);
         Self { name: "embedded".into(), reference: "axum", addr, prefix: "", process: Arc::new(process) }
     }
 
@@ -282,7 +277,7 @@ impl Deployment {
         std::fs::write(&path, config).unwrap();
         let mut command = Command::new(workspace_binary("rgi-server"));
         command.arg("--config").arg(&path).args(["--listen", "127.0.0.1:0"]).env("RGI_LOG", "info");
-        let (process, addr) = LoggedChild::spawn("rgi-server", command, START, listening);
+        let (process, addr) = LoggedChild::spawn("rgi-server", command, START, listening_addr);
         let process = Arc::new(process);
         vec![
             Self { name: "rgi-server".into(), reference: "axum", addr, prefix: "", process: Arc::clone(&process) },

@@ -108,9 +108,7 @@ fn start_host(hosts: &Hosts, host: &str, dir: &Path) -> LoggedChild {
     std::fs::write(&path, config).unwrap();
     let mut command = hosts.command(host, Path::new(env!("CARGO_BIN_EXE_rgi-server")));
     command.arg("--config").arg(&path).env("RGI_LOG", "info");
-    let (child, _) = LoggedChild::spawn(host, command, Duration::from_secs(30), |line| {
-        line.split("listening addr=").nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_string)
-    });
+    let (child, _) = LoggedChild::spawn(host, command, Duration::from_secs(30), rgi_test_support::listening_addr);
     child
 }
 
@@ -241,39 +239,41 @@ impl Load {
     }
 }
 
-/// Waits, from the client's namespace, until `addr` accepts connections.
-fn wait_listening(netns: &str, addr: &str) {
-    let (netns, addr) = (netns.to_string(), addr.parse::<std::net::SocketAddr>().unwrap());
+/// Runs `f` on a thread of its own inside network namespace `netns`.
+fn inside<T: Send + 'static>(netns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let netns = netns.to_string();
     std::thread::spawn(move || {
         enter(&netns);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "nothing listens on {addr}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        f()
     })
     .join()
-    .unwrap();
+    .unwrap()
+}
+
+/// Waits until `done` holds, at most 30 s.
+fn poll(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits, from the client's namespace, until `addr` accepts connections.
+fn wait_listening(netns: &str, addr: &str) {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    inside(netns, move || poll(&format!("{addr} listening"), || std::net::TcpStream::connect(addr).is_ok()));
 }
 
 /// Waits, from the client's namespace, until a request to `addr` is
 /// answered by `host` (its `/whoami` names it).
 fn wait_served_by(netns: &str, addr: &str, host: &str) {
-    let (netns, addr, host) = (netns.to_string(), addr.parse::<std::net::SocketAddr>().unwrap(), host.to_string());
-    std::thread::spawn(move || {
-        enter(&netns);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_, body) = rgi_test_support::get(addr, "/whoami");
-            if body.split(' ').next() == Some(host.as_str()) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{addr} never sent a request to {host}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    })
-    .join()
-    .unwrap();
+    let (addr, host): (std::net::SocketAddr, String) = (addr.parse().unwrap(), host.to_string());
+    inside(netns, move || {
+        poll(&format!("{addr} sending a request to {host}"), || {
+            rgi_test_support::get(addr, "/whoami").1.split(' ').next() == Some(host.as_str())
+        });
+    });
 }
 
 /// Moves this thread into network namespace `name` (setns affects the
@@ -285,6 +285,13 @@ fn enter(name: &str) {
     assert_eq!(rc, 0, "setns {name}: {}", std::io::Error::last_os_error());
 }
 
+/// Where `program` is on the PATH.
+fn which(program: &str) -> Option<PathBuf> {
+    let out = Command::new("sh").args(["-c", &format!("command -v {program}")]).output().ok()?;
+    let path = String::from_utf8(out.stdout).ok()?;
+    (out.status.success() && !path.trim().is_empty()).then(|| PathBuf::from(path.trim()))
+}
+
 fn ready_to_run() -> bool {
     // SAFETY: geteuid(2) cannot fail.
     if unsafe { libc::geteuid() } != 0 {
@@ -292,11 +299,7 @@ fn ready_to_run() -> bool {
         return false;
     }
     for program in ["ip", "haproxy", "nginx"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {program}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
+        if which(program).is_none() {
             skip_unless_ci(
                 "multihost",
                 &format!("{program} is not installed (apt-get install iproute2 haproxy nginx-light)"),
@@ -316,22 +319,16 @@ fn hosts_behind_haproxy_restart_in_turn_without_a_failed_request() {
     let hosts = Hosts::create();
     let mut servers: Vec<(String, LoggedChild)> =
         ["h1", "h2"].iter().map(|h| (h.to_string(), start_host(&hosts, h, dir.path()))).collect();
-    let haproxy_bin = Command::new("sh").args(["-c", "command -v haproxy"]).output().unwrap();
-    let haproxy_bin = PathBuf::from(String::from_utf8(haproxy_bin.stdout).unwrap().trim());
-    let mut command = hosts.command("lb", &haproxy_bin);
+    let mut command = hosts.command("lb", &which("haproxy").unwrap());
     let log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();
     command.arg("-db").arg("-f").arg(deploy("haproxy.cfg")).env("HAPROXY_RUN", dir.path());
     command.stdin(std::process::Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
     let _haproxy = support::Proc(command.spawn().unwrap());
     let socket = dir.path().join("admin.sock");
-    let nginx = match Command::new("sh").args(["-c", "command -v nginx"]).output() {
-        Ok(out) if out.status.success() => PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()),
-        _ => PathBuf::from("/usr/sbin/nginx"),
-    };
     std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
     // nginx's workers (nobody) reach the temporary directories under it.
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut command = hosts.command("lb", &nginx);
+    let mut command = hosts.command("lb", &which("nginx").unwrap());
     let log = std::fs::File::create(dir.path().join("nginx.log")).unwrap();
     command.arg("-p").arg(dir.path()).arg("-c").arg(deploy("nginx.conf"));
     command.stdin(std::process::Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);

@@ -19,6 +19,7 @@ mod body;
 mod config;
 mod conn;
 mod error;
+pub mod health;
 mod listener;
 mod logging;
 mod mounts;

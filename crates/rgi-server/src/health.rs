@@ -4,9 +4,10 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::StatusCode;
-use rgi_core::{async_trait, Application, Body, Error, Request, Response};
+use rgi_core::{async_trait, Application, Error, Request, Response};
+use rgi_embedded::health::health_response;
+pub use rgi_embedded::health::Liveness;
 use rgi_supervisor::{BackendState, Group, GroupHealth};
 
 /// Where the server stands, as the readiness endpoint tells it.
@@ -26,17 +27,6 @@ impl Phase {
     /// The server is stopping: not ready from now on.
     pub fn draining(&self) {
         self.0.store(DRAINING, Ordering::Release);
-    }
-}
-
-/// The liveness endpoint: `200 alive` while the server answers at all.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Liveness;
-
-#[async_trait]
-impl Application for Liveness {
-    async fn call(&self, _request: Request) -> Result<Response, Error> {
-        Ok(answer(StatusCode::OK, "alive"))
     }
 }
 
@@ -81,18 +71,8 @@ impl Readiness {
 impl Application for Readiness {
     async fn call(&self, _request: Request) -> Result<Response, Error> {
         Ok(match self.not_ready() {
-            None => answer(StatusCode::OK, "ready"),
-            Some(reason) => answer(StatusCode::SERVICE_UNAVAILABLE, &format!("not ready: {reason}")),
+            None => health_response(StatusCode::OK, "ready"),
+            Some(reason) => health_response(StatusCode::SERVICE_UNAVAILABLE, &format!("not ready: {reason}")),
         })
     }
-}
-
-fn answer(status: StatusCode, text: &str) -> Response {
-    let mut response = Response::new(Body::from(format!("{text}\n")));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    // A cache between the balancer and the server must not answer for it.
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }

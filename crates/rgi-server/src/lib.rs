@@ -233,19 +233,12 @@ pub async fn run(
                 () = rgi_embedded::shutdown_signal() => {}
                 _successor = upgrade::on_sigusr2(handover) => handed_over = true,
             }
-            let delay = config.shutdown_delay;
-            if !handed_over && !delay.is_zero() {
-                // Not ready first, serving as usual, so a balancer's checks
-                // see it and stop sending before this server stops
-                // accepting (SRV-17); a second signal cuts the wait short.
-                phase.draining();
-                tracing::info!(delay_secs = delay.as_secs_f64(), "stopping: reporting not ready, still serving");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = rgi_embedded::shutdown_signal() => tracing::info!("second signal: stopping now"),
-                }
-            }
+            // Not ready first (SRV-17); a successor that took over needs no
+            // delay, the balancer's connections already go to it.
             phase.draining();
+            if !handed_over {
+                rgi_embedded::health::shutdown_delay(config.shutdown_delay).await;
+            }
             notifier.notify("STOPPING=1");
         })
         .await;

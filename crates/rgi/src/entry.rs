@@ -329,7 +329,7 @@ async fn serve_embedded(
         mounts.add(&path, readiness.clone())?;
     }
     if let Some(path) = std::env::var("RGI_LIVENESS").ok().filter(|p| !p.is_empty()) {
-        mounts.add(&path, crate::health::Liveness)?;
+        mounts.add(&path, rgi_embedded::health::Liveness)?;
     }
     let delay = match std::env::var("RGI_SHUTDOWN_DELAY") {
         Err(_) => std::time::Duration::ZERO,

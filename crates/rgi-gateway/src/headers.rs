@@ -87,16 +87,19 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) -> usize {
 /// assert_eq!(rgi_gateway::headers::upgrade_requested(&headers).unwrap(), "websocket");
 /// ```
 pub fn upgrade_requested(headers: &HeaderMap) -> Option<HeaderValue> {
+    // Every request passes here: most have no Upgrade, one lookup says so.
+    let mut upgrades = headers.get_all(header::UPGRADE).iter();
+    let protocol = upgrades.next().filter(|p| !p.is_empty())?;
+    if upgrades.next().is_some() {
+        return None;
+    }
     let asks = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    match headers.get_all(header::UPGRADE).iter().collect::<Vec<_>>().as_slice() {
-        [protocol] if asks && !protocol.is_empty() => Some((*protocol).clone()),
-        _ => None,
-    }
+    asks.then(|| protocol.clone())
 }
 
 /// A name with `_` (HDR-1) or `Proxy` (HDR-2).

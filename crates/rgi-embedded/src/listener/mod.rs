@@ -231,10 +231,7 @@ impl Listener {
         match &self.kind {
             Kind::Tcp(l) => {
                 let (stream, peer) = l.accept().await?;
-                // Small responses must not wait for Nagle's algorithm.
-                let _ = stream.set_nodelay(true);
-                let local = stream.local_addr().ok();
-                Ok((Stream::Tcp(stream), local, Some(peer)))
+                Ok(tcp_accepted(stream, Some(peer)))
             }
             Kind::Unix(l) => {
                 let (stream, _) = l.accept().await?;
@@ -264,9 +261,8 @@ impl Listener {
         match &self.kind {
             Kind::Tcp(_) => {
                 let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
-                let _ = stream.set_nodelay(true);
-                let (local, peer) = (stream.local_addr().ok(), stream.peer_addr().ok());
-                Ok(Some((Stream::Tcp(stream), local, peer)))
+                let peer = stream.peer_addr().ok();
+                Ok(Some(tcp_accepted(stream, peer)))
             }
             _ => {
                 let stream = UnixStream::from_std(std::os::unix::net::UnixStream::from(socket))?;
@@ -274,6 +270,14 @@ impl Listener {
             }
         }
     }
+}
+
+/// An accepted TCP connection, ready to serve.
+fn tcp_accepted(stream: TcpStream, peer: Option<SocketAddr>) -> Accepted {
+    // Small responses must not wait for Nagle's algorithm.
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
+    (Stream::Tcp(stream), local, peer)
 }
 
 /// A listening socket as std types.

@@ -122,6 +122,18 @@ impl Socket {
         }
     }
 
+    /// The first byte the peer sent, left unread; `None` if it closed
+    /// without sending one. Waits until there is one.
+    pub async fn peek_byte(&self) -> io::Result<Option<u8>> {
+        self.io.async_io(Interest::READABLE, |io| sys::peek_byte(io.as_fd())).await
+    }
+
+    /// The stream itself, no longer registered with the runtime, for a
+    /// server that speaks another protocol on it.
+    pub fn into_std(self) -> StdStream {
+        self.io.into_inner()
+    }
+
     /// Writes all of `buf`.
     pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {

@@ -88,3 +88,18 @@ pub(crate) fn recv_into(socket: std::os::fd::BorrowedFd<'_>, buf: &mut tokio::io
     buf.advance(n);
     Ok(())
 }
+
+/// The first byte waiting on a non-blocking socket, left there; `None` at
+/// end of stream.
+pub(crate) fn peek_byte(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut byte = 0u8;
+    // SAFETY: recv writes at most one byte, into `byte`, which lives
+    // across the call.
+    let n = unsafe { libc::recv(socket.as_raw_fd(), (&raw mut byte).cast(), 1, libc::MSG_PEEK) };
+    match n {
+        n if n < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        _ => Ok(Some(byte)),
+    }
+}

@@ -36,6 +36,6 @@ pub use error::Error;
 pub use listener::{from_fd, from_listen_fds, is_listening_socket, pass_listen_fds, BindAddr, Listener, StdListener};
 pub use logging::init_logging;
 pub use mounts::Mounts;
-pub use server::{shutdown_signal, Builder, Server};
+pub use server::{shutdown_signal, Builder, HandedStream, Server};
 pub use systemd::Notifier;
 pub use tls::TlsConfig;

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::listener::Listener;
+use crate::listener::{Listener, Stream};
 use crate::mounts::Mounts;
 use crate::service::Shared;
 
@@ -74,7 +74,8 @@ impl Builder {
         let deployment =
             self.deployment.unwrap_or_else(|| Arc::new(Deployment::new(Mode::Embedded, Arc::new(Settings::empty()))));
         let draining = std::sync::atomic::AtomicBool::new(false);
-        Server { shared: Arc::new(Shared { config: self.config, mounts: self.mounts, deployment, draining }) }
+        let hyper = Arc::new(hyper_builder(&self.config));
+        Server { shared: Arc::new(Shared { config: self.config, mounts: self.mounts, deployment, draining }), hyper }
     }
 }
 
@@ -82,6 +83,17 @@ impl Builder {
 #[derive(Debug, Clone)]
 pub struct Server {
     shared: Arc<Shared>,
+    hyper: Arc<auto::Builder<TokioExecutor>>,
+}
+
+/// A connection accepted elsewhere in the process, for
+/// [`Server::serve_connection`]; it must be in non-blocking mode.
+#[derive(Debug)]
+pub enum HandedStream {
+    /// A TCP connection.
+    Tcp(std::net::TcpStream),
+    /// A Unix socket connection.
+    Unix(std::os::unix::net::UnixStream),
 }
 
 impl Server {
@@ -111,7 +123,7 @@ impl Server {
         for mount in self.shared.mounts.iter() {
             mount.app.startup().await.map_err(|source| Error::Startup { prefix: mount.prefix.clone(), source })?;
         }
-        let builder = Arc::new(hyper_builder(&self.shared.config));
+        let builder = Arc::clone(&self.hyper);
         let connections = Arc::new(Semaphore::new(self.shared.config.limits.max_connections));
         let accepting = CancellationToken::new();
         let stopping = CancellationToken::new();
@@ -169,6 +181,36 @@ impl Server {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+impl Server {
+    /// Serves one connection that another part of this process accepted:
+    /// the HTTP side of a daemon socket, which hands over the connections
+    /// that do not speak FastCGI (UPG-7). The server's listeners, and its
+    /// applications' `startup` and `shutdown`, are not involved: whoever
+    /// accepted the connection runs those.
+    ///
+    /// `stop` asks the connection to finish its request in flight and
+    /// close (SRV-9); `abort` closes it at once, upgraded or not (UPG-4).
+    /// The future ends when the connection is closed; an upgraded one
+    /// only when the application dropped it, or at `abort`.
+    pub async fn serve_connection(&self, stream: HandedStream, stop: CancellationToken, abort: CancellationToken) {
+        let (stream, local, remote) = match stream {
+            HandedStream::Tcp(tcp) => {
+                let (local, remote) = (tcp.local_addr().ok(), tcp.peer_addr().ok());
+                match tokio::net::TcpStream::from_std(tcp) {
+                    Ok(tcp) => (Stream::Tcp(tcp), local, remote),
+                    Err(err) => return tracing::warn!(error = %err, "cannot serve a handed connection"),
+                }
+            }
+            HandedStream::Unix(unix) => match tokio::net::UnixStream::from_std(unix) {
+                Ok(unix) => (Stream::Unix(unix), None, None),
+                Err(err) => return tracing::warn!(error = %err, "cannot serve a handed connection"),
+            },
+        };
+        let info = rgi_gateway::Connection { local, remote, scheme: rgi_core::Scheme::Http };
+        crate::conn::serve(Arc::clone(&self.hyper), Arc::clone(&self.shared), stream, info, stop, abort).await;
     }
 }
 

@@ -191,14 +191,32 @@ fn prepare<'a>(
     }
     let target =
         RequestTarget::from_uri(&head.uri).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let Some((mount, split)) = shared.mounts.route(&target) else {
+    let Some((mount, mut split)) = shared.mounts.route(&target) else {
         let mut refusal = Refusal::new(StatusCode::NOT_FOUND, "no application is mounted at this path");
         refusal.close = false;
         return Err(refusal);
     };
+    if shared.config.forwarded_prefix {
+        if let Some(prefix) = head.headers.remove(rgi_gateway::proxy::forwarded::X_FORWARDED_PREFIX) {
+            if mount.prefix.is_empty() {
+                split = forwarded_split(&target, &prefix)?;
+            }
+        }
+    }
     let environ = rgi_gateway::environ::from_http(head, target, split, info, Arc::clone(&shared.deployment))
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     Ok((mount, environ))
+}
+
+/// Where SCRIPT_NAME ends when the front names the mount prefix in
+/// `X-Forwarded-Prefix` (UPG-7): the path must lie under it.
+fn forwarded_split(target: &RequestTarget, prefix: &http::HeaderValue) -> Result<usize, Refusal> {
+    let text = String::from_utf8_lossy(prefix.as_bytes());
+    let prefix = rgi_gateway::path::validate_prefix(&text)
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, format!("X-Forwarded-Prefix: {e}")))?;
+    target.mount_split(&prefix).ok_or_else(|| {
+        Refusal::new(StatusCode::BAD_REQUEST, format!("the request path is not under X-Forwarded-Prefix {prefix:?}"))
+    })
 }
 
 /// The transfer codings hyper lets through (SRV-1). hyper itself refuses

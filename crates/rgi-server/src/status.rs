@@ -49,16 +49,20 @@ impl Status {
             }
             let _ = writeln!(out, "queued: {:.3}s in all", stats.queued_seconds());
             let _ = writeln!(out, "failed requests: {}", stats.failed.load(Ordering::Relaxed));
+            let open = stats.upgraded.load(Ordering::Relaxed);
+            let _ = writeln!(out, "upgraded open: {open} of {}", g.max_upgraded());
+            let _ = writeln!(out, "upgraded in all: {}", stats.upgrades.load(Ordering::Relaxed));
             for b in &backends {
                 let pid = b.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
                 let rss = b.rss_bytes().map_or_else(|| "-".to_string(), |r| format!("{:.1}MiB", r as f64 / 1048576.0));
                 let load = if b.in_flight() == 0 { "idle" } else { "busy" };
                 let _ = writeln!(
                     out,
-                    "  pid {pid} {} {load} requests {} in-flight {} age {}s rss {rss}",
+                    "  pid {pid} {} {load} requests {} in-flight {} upgraded {} age {}s rss {rss}",
                     b.state().as_str(),
                     b.served(),
                     b.in_flight(),
+                    b.tunnels(),
                     b.age().as_secs()
                 );
             }
@@ -108,6 +112,27 @@ impl Status {
             "gauge",
             "Requests in flight.",
             &per_group(&|g| g.backends().iter().map(|b| b.in_flight()).sum::<usize>().to_string()),
+        );
+        metric(
+            &mut out,
+            "rgi_group_upgraded",
+            "gauge",
+            "Upgraded connections (WebSockets) open.",
+            &per_group(&|g| g.stats.upgraded.load(Ordering::Relaxed).to_string()),
+        );
+        metric(
+            &mut out,
+            "rgi_group_upgraded_limit",
+            "gauge",
+            "Most upgraded connections open at once (max-upgraded).",
+            &per_group(&|g| g.max_upgraded().to_string()),
+        );
+        metric(
+            &mut out,
+            "rgi_group_upgrades",
+            "counter",
+            "Connections upgraded.",
+            &per_group(&|g| g.stats.upgrades.load(Ordering::Relaxed).to_string()),
         );
         metric(
             &mut out,

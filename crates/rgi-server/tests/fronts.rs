@@ -267,6 +267,24 @@ fn check(front: Front) {
     assert!(report.ok(), "{front:?}: {}\n{}\n{}", report.summary(), report.failures().join("\n"), logs());
     assert!(report.counts().0 >= 50, "too few vectors ran behind {front:?}: {}", report.summary());
     phase("vectors");
+    // An upgrade request: FastCGI cannot carry the connection, so a front
+    // that only speaks FastCGI gets a plain answer, never a 101 or a hang
+    // (UPG-5); nginx, as its guide configures it, tunnels it (UPG-7).
+    let upgrade = format!(
+        "GET {PREFIX}/ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    let (status, body) = request(addr, &upgrade);
+    println!("{front:?}: an upgrade request to a FastCGI application: {status}");
+    // HAProxy and mod_fcgid drop the upgrade fields themselves: the
+    // application then answers a plain GET.
+    let dropped = status == 200 && !body.contains("websocket");
+    let refused = status == 501 && body.contains("FastCGI");
+    assert!(
+        refused || dropped || front == Front::Nginx && status == 200,
+        "{front:?}: an upgrade request: {status} {body}\n{}",
+        logs()
+    );
     drop(running);
     phase("stopped");
 
@@ -311,6 +329,37 @@ fn check(front: Front) {
 #[test]
 fn behind_nginx() {
     check(Front::Nginx);
+}
+
+#[test]
+fn websockets_behind_nginx_reach_the_daemon_over_http() {
+    // UPG-7: axum's WebSocketUpgrade, unchanged, behind nginx configured
+    // as its guide shows (docs/deploy/nginx.conf).
+    if let Err(why) = Front::Nginx.installed() {
+        skip_unless_ci("the nginx WebSocket test", &why);
+        return;
+    }
+    let running = Running::start(Front::Nginx, &binary("axum-example"));
+    let url = format!("ws://{}{PREFIX}/ws", running.addr);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let talked = rt.block_on(async {
+        rgi_test_support::ws::conversation(&url).await?;
+        rgi_test_support::ws::many(&url, 50).await.map(drop)
+    });
+    if let Err(err) = talked {
+        panic!("{err}\n{}", running.logs());
+    }
+    // Over HTTP, the mount split and the client are the daemon's as over
+    // FastCGI, whatever the client claims.
+    for (path, expected) in [("environ", "\"script_name\":\"/app\""), ("peer", "127.0.0.1")] {
+        let forged = format!(
+            "GET {PREFIX}/{path} HTTP/1.1\r\nHost: t\r\nConnection: upgrade, close\r\nUpgrade: something\r\n\
+             X-Forwarded-Prefix: /elsewhere\r\nX-Forwarded-For: 192.0.2.66\r\nForwarded: for=192.0.2.66\r\n\r\n"
+        );
+        let (status, body) = request(running.addr, &forged);
+        assert_eq!(status, 200, "{path}: {body}\n{}", running.logs());
+        assert!(body.contains(expected), "{path}: {body}");
+    }
 }
 
 #[test]

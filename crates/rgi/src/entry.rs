@@ -255,7 +255,7 @@ async fn serve_daemon(
     deployment: Arc<Deployment>,
     limits: &rgi_embedded::Limits,
 ) -> Result<(), rgi_core::Error> {
-    use rgi_daemon::daemon::{serve, DaemonConfig, DaemonListener};
+    use rgi_daemon::daemon::{serve_with_http, DaemonConfig, DaemonListener};
     let listener = match listener {
         rgi_embedded::StdListener::Unix(l) => {
             l.set_nonblocking(true)?;
@@ -274,7 +274,29 @@ async fn serve_daemon(
     if let Some(n) = env_number("RGI_CONCURRENCY") {
         config.concurrency = n.max(1);
     }
-    serve(listener, app, deployment, config, rgi_embedded::shutdown_signal()).await
+    if let Some(grace) = grace_period()? {
+        config.grace_period = grace;
+    }
+    let http = crate::daemon_http::side(Arc::clone(&app), Arc::clone(&deployment), limits)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    serve_with_http(listener, app, deployment, config, Some(http), rgi_embedded::shutdown_signal()).await
+}
+
+/// `RGI_GRACE_PERIOD`: seconds open connections get after a stop signal
+/// (rgi-server sets it to the group's `graceful-timeout`).
+fn grace_period() -> Result<Option<std::time::Duration>, std::io::Error> {
+    let Ok(secs) = std::env::var("RGI_GRACE_PERIOD") else { return Ok(None) };
+    secs.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Some(std::time::Duration::from_secs_f64(s)))
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("RGI_GRACE_PERIOD: {secs:?}: expected seconds, e.g. 30 or 0.5"),
+            )
+        })
 }
 
 async fn serve_embedded(
@@ -312,6 +334,11 @@ async fn serve_embedded(
         })?;
     }
     config.limits = limits;
+    if let Some(grace) =
+        grace_period().map_err(|e| rgi_embedded::Error::Env { name: "RGI_GRACE_PERIOD", reason: e.to_string() })?
+    {
+        config.grace_period = grace;
+    }
     config.access_log = std::env::var_os("RGI_ACCESS_LOG").is_some_and(|v| v != "0" && !v.is_empty());
     let mut mounts = match target {
         Target::App(app) => {

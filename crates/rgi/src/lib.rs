@@ -42,6 +42,7 @@
 //!   [`rgi-server`](https://docs.rs/rgi-server), mod_wsgi's daemon mode
 //!   for Rust, configured by one TOML file.
 
+mod daemon_http;
 mod entry;
 mod fastcgi_socket;
 mod health;

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -40,5 +41,23 @@ pub fn router() -> Router {
                 }))
             }),
         )
+        // A WebSocket echo, as in axum's own examples: rgi hands the
+        // upgraded connection over in every mode (UPG-1, UPG-7).
+        .route("/ws", get(|upgrade: WebSocketUpgrade| async move { upgrade.on_upgrade(echo) }))
         .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, Json(Value::String("no such route".into()))) })
+}
+
+/// Sends back every text and binary message until the client closes the
+/// socket (the library answers pings itself).
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        let echo = match message {
+            Message::Text(_) | Message::Binary(_) => message,
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        if socket.send(echo).await.is_err() {
+            break;
+        }
+    }
 }

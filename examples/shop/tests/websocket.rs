@@ -1,6 +1,6 @@
 //! The shop's WebSocket (`/ws`, axum's `WebSocketUpgrade`, unchanged)
-//! through rgi's embedded server, with a real client (tokio-tungstenite),
-//! next to plain `axum::serve` (UPG-1 to UPG-4).
+//! in every mode, with a real client (tokio-tungstenite), next to plain
+//! `axum::serve` (UPG-1 to UPG-4, UPG-7).
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::net::SocketAddr;
@@ -8,8 +8,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use rgi_test_support::{get, listening_addr, request, workspace_binary, LoggedChild};
+use rgi_test_support::{get, listening_addr, request, workspace_binary, ws, LoggedChild};
+use support::Deployment;
 use tokio_tungstenite::tungstenite::Message;
+
+mod support;
 
 fn embedded() -> (LoggedChild, SocketAddr) {
     let mut command = Command::new(workspace_binary("shop"));
@@ -17,74 +20,31 @@ fn embedded() -> (LoggedChild, SocketAddr) {
     LoggedChild::spawn("shop", command, Duration::from_secs(60), listening_addr)
 }
 
-fn plain_axum() -> (LoggedChild, SocketAddr) {
-    let mut command = Command::new(workspace_binary("shop-axum"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR")).arg("127.0.0.1:0");
-    LoggedChild::spawn("shop-axum", command, Duration::from_secs(60), listening_addr)
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-/// 1,000 echoes, a 1 MiB message, a ping, and the close handshake.
-async fn conversation(addr: SocketAddr) {
-    let (mut socket, response) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
-    assert_eq!(response.status(), 101);
-    for i in 0..1000 {
-        socket.send(Message::text(format!("message {i}"))).await.unwrap();
-        let echo = socket.next().await.unwrap().unwrap();
-        assert_eq!(echo, Message::text(format!("message {i}")));
-    }
-    let big: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
-    socket.send(Message::binary(big.clone())).await.unwrap();
-    assert_eq!(socket.next().await.unwrap().unwrap(), Message::binary(big));
-    socket.send(Message::Ping(b"are you there".to_vec().into())).await.unwrap();
-    assert_eq!(socket.next().await.unwrap().unwrap(), Message::Pong(b"are you there".to_vec().into()));
-    socket.close(None).await.unwrap();
-    // The server answers with its close frame (or ends the stream).
-    match socket.next().await {
-        None | Some(Ok(Message::Close(_)) | Err(_)) => {}
-        Some(Ok(other)) => panic!("after close: {other:?}"),
-    }
-}
-
 #[test]
-fn the_websocket_talks_through_rgi_as_under_axum_serve() {
-    // UPG-1, UPG-3
-    let (_axum, axum_addr) = plain_axum();
-    let (_shop, addr) = embedded();
-    let rt = runtime();
-    rt.block_on(conversation(axum_addr));
-    rt.block_on(conversation(addr));
-    // Many at once, each its own conversation.
-    rt.block_on(async {
-        let sockets = (0..50).map(|_| tokio_tungstenite::connect_async(format!("ws://{addr}/ws")));
-        let mut sockets: Vec<_> =
-            futures_util::future::join_all(sockets).await.into_iter().map(|r| r.unwrap().0).collect();
-        for (i, socket) in sockets.iter_mut().enumerate() {
-            socket.send(Message::text(format!("socket {i}"))).await.unwrap();
-        }
-        for (i, socket) in sockets.iter_mut().enumerate() {
-            assert_eq!(socket.next().await.unwrap().unwrap(), Message::text(format!("socket {i}")));
+fn the_websocket_talks_in_every_mode_as_under_axum_serve() {
+    // UPG-1, UPG-3, UPG-7: axum::serve at / and nested under /shop, rgi
+    // embedded, rgi-server's daemons at / and under /shop, and rgi-dev.
+    let dir = tempfile::tempdir().unwrap();
+    let deployments = Deployment::start_all(dir.path());
+    std::thread::scope(|scope| {
+        for deployment in &deployments {
+            scope.spawn(move || {
+                let url = deployment.ws_url("/ws");
+                let talked = runtime().block_on(async {
+                    ws::conversation(&url).await?;
+                    // Many at once, each its own conversation.
+                    ws::many(&url, 50).await.map(drop)
+                });
+                if let Err(err) = talked {
+                    panic!("{}: {err}\n{}", deployment.name(), deployment.log());
+                }
+            });
         }
     });
-}
-
-#[test]
-fn a_client_that_vanishes_costs_nothing_else() {
-    let (shop, addr) = embedded();
-    let rt = runtime();
-    rt.block_on(async {
-        let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
-        socket.send(Message::text("hello")).await.unwrap();
-        socket.next().await.unwrap().unwrap();
-        // Gone without a close frame.
-        drop(socket);
-    });
-    rt.block_on(conversation(addr));
-    assert_eq!(get(addr, "/api/products").0, 200);
-    drop(shop);
 }
 
 #[test]
@@ -114,30 +74,60 @@ fn a_graceful_stop_waits_for_open_websockets() {
 }
 
 #[test]
-fn bad_upgrade_requests_are_refused_and_the_server_goes_on() {
-    // UPG-1, UPG-2: nothing is tunnelled; each gets a plain answer.
-    let (shop, addr) = embedded();
+fn hostile_upgrades_and_vanishing_clients_cost_nothing_else() {
+    // UPG-1, UPG-2, UPG-7: embedded and behind rgi-server's daemons, at /
+    // and under /shop. Nothing is tunnelled; each gets a plain answer, and
+    // the server goes on.
+    let dir = tempfile::tempdir().unwrap();
+    let deployments = Deployment::start(dir.path(), &["embedded", "rgi-server"]);
+    std::thread::scope(|scope| {
+        for deployment in &deployments {
+            scope.spawn(move || {
+                refuses_bad_upgrades(deployment);
+                survives_a_vanishing_client(deployment);
+            });
+        }
+    });
+}
+
+fn refuses_bad_upgrades(deployment: &Deployment) {
+    let name = deployment.name();
+    let target = deployment.path("/ws");
     let head = |extra: &str, version: &str| {
         format!(
-            "GET /ws HTTP/{version}\r\nHost: shop.test\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
+            "GET {target} HTTP/{version}\r\nHost: shop.test\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
              Sec-WebSocket-Version: 13\r\n{extra}\r\n"
         )
     };
     let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let with_body = head(&format!("{key}Content-Length: 5\r\n"), "1.1").replacen("\r\n\r\n", "\r\n\r\nhello", 1);
     let cases = [
         ("no Sec-WebSocket-Key", head("", "1.1")),
         ("HTTP/1.0", head(key, "1.0")),
-        ("a body", head(&format!("{key}Content-Length: 5\r\n"), "1.1").replacen("\r\n\r\n", "\r\n\r\nhello", 1)),
+        ("a body", with_body.clone()),
         ("an unknown protocol", head(key, "1.1").replace("Upgrade: websocket", "Upgrade: h2c")),
     ];
     for (what, raw) in cases {
-        let (status, body) = request(addr, &raw);
-        assert!((400..500).contains(&status), "{what}: {status} {body}");
+        let (status, body) = request(deployment.addr(), &raw);
+        assert!((400..500).contains(&status), "{name}: {what}: {status} {body}");
     }
-    let (status, body) =
-        request(addr, &head(&format!("{key}Content-Length: 5\r\n"), "1.1").replacen("\r\n\r\n", "\r\n\r\nhello", 1));
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("an upgrade request has no body"), "{body}");
-    assert_eq!(get(addr, "/api/products").0, 200);
-    drop(shop);
+    let (status, body) = request(deployment.addr(), &with_body);
+    assert_eq!(status, 400, "{name}: {body}");
+    assert!(body.contains("an upgrade request has no body"), "{name}: {body}");
+    assert_eq!(get(deployment.addr(), &deployment.path("/api/products")).0, 200, "{name}");
+}
+
+fn survives_a_vanishing_client(deployment: &Deployment) {
+    let url = deployment.ws_url("/ws");
+    let rt = runtime();
+    rt.block_on(async {
+        let mut socket = ws::connect(&url).await.unwrap();
+        ws::echo(&mut socket, Message::text("hello")).await.unwrap();
+        // Gone without a close frame.
+        drop(socket);
+    });
+    if let Err(err) = rt.block_on(ws::conversation(&url)) {
+        panic!("{}: after a client vanished: {err}", deployment.name());
+    }
+    assert_eq!(get(deployment.addr(), &deployment.path("/api/products")).0, 200, "{}", deployment.name());
 }

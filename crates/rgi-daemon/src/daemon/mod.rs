@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::socket::{Acceptor, StdListener};
+use crate::socket::{Acceptor, Socket, StdListener, StdStream};
 
 mod conn;
 mod request;
@@ -93,6 +93,20 @@ pub enum DaemonListener {
     Tcp(TcpListener),
 }
 
+/// Serves the connections on a daemon socket that do not speak FastCGI
+/// (their first byte is not FastCGI's version, 1): HTTP/1.1 from a front
+/// that needs the upgrades FastCGI cannot carry (UPG-7). It gets the
+/// stream, unread, and the daemon's two stop signals: `stop` (finish the
+/// request in flight, then close) and `abort` (close now, at the end of
+/// the grace period). The daemon's graceful stop waits for its future.
+pub type HttpSide = Arc<dyn Fn(StdStream, CancellationToken, CancellationToken) -> BoxFuture + Send + Sync>;
+
+/// The future an [`HttpSide`] returns.
+pub type BoxFuture = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// FastCGI records start with the protocol version.
+const FCGI_VERSION_1: u8 = 1;
+
 pub(crate) struct Shared {
     pub(crate) app: Arc<dyn Application>,
     pub(crate) config: DaemonConfig,
@@ -113,33 +127,66 @@ pub async fn serve(
     config: DaemonConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), rgi_core::Error> {
+    serve_with_http(listener, app, deployment, config, None, shutdown).await
+}
+
+/// Like [`serve`], with `http` serving the socket's connections that
+/// speak HTTP instead of FastCGI (UPG-7); without it, every connection is
+/// read as FastCGI.
+pub async fn serve_with_http(
+    listener: DaemonListener,
+    app: Arc<dyn Application>,
+    deployment: Arc<Deployment>,
+    config: DaemonConfig,
+    http: Option<HttpSide>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), rgi_core::Error> {
     // Polled once first: a signal handler it installs is then in place
     // before the daemon says it is ready.
     let mut shutdown = std::pin::pin!(shutdown);
     let stop_early = std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
     app.startup().await?;
     let shared = Arc::new(Shared { permits: Semaphore::new(config.concurrency.max(1)), app, config, deployment });
-    let stopping = CancellationToken::new();
+    let tokens = Tokens { stopping: CancellationToken::new(), abort: CancellationToken::new() };
     let tracker = TaskTracker::new();
     tracing::info!(pid = std::process::id(), mode = %shared.deployment.mode(), "daemon ready for FastCGI connections");
-    let accepting = accept_loop(listener, Arc::clone(&shared), tracker.clone(), stopping.clone());
+    let accepting = accept_loop(listener, Arc::clone(&shared), http, tracker.clone(), tokens.clone());
     if !stop_early {
         tokio::select! {
             () = accepting => {}
             () = shutdown => {}
         }
     }
-    stopping.cancel();
+    tokens.stopping.cancel();
     tracker.close();
     let grace = shared.config.grace_period;
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        tracing::warn!(requests = tracker.len(), "grace period over; dropping the requests still in flight");
+        tracing::warn!(connections = tracker.len(), "grace period over; dropping the connections still open");
+        // Upgraded connections are shut down by their own tasks (UPG-4):
+        // a moment for them, so their peers see the close now.
+        tokens.abort.cancel();
+        let _ = tokio::time::timeout(Duration::from_millis(200), tracker.wait()).await;
     }
     shared.app.shutdown().await;
     Ok(())
 }
 
-async fn accept_loop(listener: DaemonListener, shared: Arc<Shared>, tracker: TaskTracker, stopping: CancellationToken) {
+/// The daemon's stop signals, as its connections see them.
+#[derive(Clone)]
+struct Tokens {
+    /// Finish the requests in flight, then close.
+    stopping: CancellationToken,
+    /// The grace period is over: close now.
+    abort: CancellationToken,
+}
+
+async fn accept_loop(
+    listener: DaemonListener,
+    shared: Arc<Shared>,
+    http: Option<HttpSide>,
+    tracker: TaskTracker,
+    tokens: Tokens,
+) {
     let acceptor = match listener.into_acceptor() {
         Ok(acceptor) => acceptor,
         Err(err) => {
@@ -149,14 +196,35 @@ async fn accept_loop(listener: DaemonListener, shared: Arc<Shared>, tracker: Tas
     };
     loop {
         match acceptor.accept().await {
-            Ok(socket) => {
-                tracker.spawn(conn::serve(socket, Arc::clone(&shared), stopping.clone()));
-            }
+            Ok(socket) => match &http {
+                None => {
+                    tracker.spawn(conn::serve(socket, Arc::clone(&shared), tokens.stopping.clone()));
+                }
+                Some(http) => {
+                    tracker.spawn(sniff(socket, Arc::clone(&shared), Arc::clone(http), tokens.clone()));
+                }
+            },
             Err(err) => {
                 tracing::warn!(error = %err, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// Serves a connection as FastCGI or, when its first byte cannot start a
+/// FastCGI record, as HTTP (UPG-7). Both wait for the peer's first bytes
+/// anyway, so looking costs one `recv` per connection, and fronts keep
+/// their connections.
+async fn sniff(socket: Socket, shared: Arc<Shared>, http: HttpSide, tokens: Tokens) {
+    let first = tokio::select! {
+        first = socket.peek_byte() => first,
+        () = tokens.stopping.cancelled() => return,
+    };
+    match first {
+        Ok(Some(byte)) if byte != FCGI_VERSION_1 => http(socket.into_std(), tokens.stopping, tokens.abort).await,
+        // FastCGI, or a connection that ends before it says anything.
+        _ => conn::serve(socket, shared, tokens.stopping).await,
     }
 }
 

@@ -99,6 +99,11 @@ pub struct Config {
     /// connections only from them (PRX-4). Default empty: the fields are
     /// left alone and any peer may send a PROXY header.
     pub trusted_proxies: rgi_gateway::proxy::Trusted,
+    /// Take the mount prefix from `X-Forwarded-Prefix` (the front's
+    /// SCRIPT_NAME) for the root mount's requests: for a server whose
+    /// every client is a front, as the daemon socket's HTTP side is
+    /// (UPG-7). Default off: the field is then the application's to read.
+    pub forwarded_prefix: bool,
 }
 
 impl Default for Config {
@@ -112,6 +117,7 @@ impl Default for Config {
             access_sink: None,
             server_header: Some(HeaderValue::from_static("rgi")),
             trusted_proxies: rgi_gateway::proxy::Trusted::default(),
+            forwarded_prefix: false,
         }
     }
 }

@@ -17,6 +17,11 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
+/// Where a front mounted the application (its SCRIPT_NAME), as the front
+/// says when it reaches a daemon over HTTP (UPG-7); common to Spring,
+/// Traefik and others. Honoured only where a server is told to.
+pub const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+
 /// The fields that carry what a proxy says about the client.
 pub const FIELDS: [HeaderName; 6] =
     [FORWARDED, X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_PORT, X_REAL_IP];
@@ -32,7 +37,7 @@ pub fn apply(trusted: &Trusted, conn: &mut Connection, headers: &mut HeaderMap) 
     if trusted.is_empty() {
         return;
     }
-    if conn.remote.is_some_and(|peer| !trusted.contains(peer.ip())) {
+    if conn.remote.is_some_and(|peer| !trusted.trusts_peer(peer.ip())) {
         if FIELDS.iter().any(|name| headers.contains_key(name)) {
             let peer = conn.remote.map(|p| p.ip().to_string()).unwrap_or_default();
             tracing::debug!(%peer, "forwarding fields from an untrusted peer removed");

@@ -14,7 +14,11 @@ use ipnet::IpNet;
 /// assert!(!trusted.contains("192.0.2.2".parse().unwrap()));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Trusted(Vec<IpNet>);
+pub struct Trusted {
+    nets: Vec<IpNet>,
+    /// The direct peer is trusted whatever its address.
+    any_peer: bool,
+}
 
 /// An entry of a trusted-proxy list that is no address or network.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,13 +37,33 @@ impl Trusted {
                     .map_err(|_| BadTrustedProxy(e.to_string()))
             })
             .collect::<Result<_, _>>()
-            .map(Self)
+            .map(|nets| Self { nets, any_peer: false })
+    }
+
+    /// Trusts the direct peer, whatever its address, and no one it names:
+    /// the client is the last address in its `X-Forwarded-For`. This is
+    /// the daemon socket's HTTP side, whose peer is a front that could as
+    /// well set `REMOTE_ADDR` over FastCGI (UPG-7).
+    ///
+    /// ```
+    /// let trusted = rgi_gateway::proxy::Trusted::any_peer();
+    /// assert!(trusted.trusts_peer("192.0.2.1".parse().unwrap()));
+    /// assert!(!trusted.contains("192.0.2.1".parse().unwrap()));
+    /// ```
+    pub fn any_peer() -> Self {
+        Self { nets: Vec::new(), any_peer: true }
     }
 
     /// Whether no proxy is trusted (the forwarding fields are then left
     /// alone).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.nets.is_empty() && !self.any_peer
+    }
+
+    /// Whether a direct peer at `ip` is trusted: it is in the list, or
+    /// every peer is ([`Trusted::any_peer`]).
+    pub fn trusts_peer(&self, ip: IpAddr) -> bool {
+        self.any_peer || self.contains(ip)
     }
 
     /// Whether `ip` is a trusted proxy. An IPv4 address mapped into IPv6
@@ -49,7 +73,7 @@ impl Trusted {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        self.0.iter().any(|net| net.contains(&ip))
+        self.nets.iter().any(|net| net.contains(&ip))
     }
 }
 

@@ -143,6 +143,7 @@ struct GroupSection {
     request_timeout: Option<Span>,
     connect_timeout: Option<Span>,
     queue_timeout: Option<Span>,
+    max_upgraded: Option<usize>,
     reload_file: Option<PathBuf>,
 }
 
@@ -340,6 +341,9 @@ impl Config {
             }
             if let Some(t) = g.queue_timeout {
                 pool.queue_timeout = t.0;
+            }
+            if let Some(n) = g.max_upgraded {
+                pool.max_upgraded = n;
             }
             gc.pool = pool;
             if gc.processes == 0 {

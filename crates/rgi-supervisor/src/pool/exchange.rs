@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::conn::{connect, Conn};
 use rgi_gateway::respond::plain;
 
-use super::{Backend, Group, PoolEvent, Slot};
+use super::{Backend, Group, PoolEvent, Purpose, Slot};
 
 /// FastCGI request id: one request per connection at a time.
 const ID: u16 = 1;
@@ -68,7 +68,7 @@ pub(crate) async fn forward(group: &Arc<Group>, mut slot: Slot, request: Request
                 "the daemon failed before answering; sending the request to another daemon"
             );
             drop(slot);
-            slot = match group.acquire_except(Some(&backend)).await {
+            slot = match group.acquire_except(Some(&backend), Purpose::Request).await {
                 Ok(slot) => slot,
                 Err(refusal) => return refusal,
             };
@@ -193,7 +193,7 @@ async fn attempt(
     }
 }
 
-fn describe(backend: &Backend) -> String {
+pub(crate) fn describe(backend: &Backend) -> String {
     match backend.pid {
         Some(pid) => format!("daemon pid {pid} ({})", backend.addr),
         None => format!("daemon {}", backend.addr),

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, Notify};
 
 mod conn;
 mod exchange;
+mod tunnel;
 
 pub use conn::BackendAddr;
 use conn::Conn;
@@ -29,6 +30,9 @@ pub struct PoolConfig {
     /// `504` and the daemon is replaced (DMN-7). `None`: no limit.
     /// Default 60 s.
     pub request_timeout: Option<Duration>,
+    /// Most upgraded connections (WebSockets) open at once through the
+    /// group; more are answered `503` (UPG-8). Default 4096.
+    pub max_upgraded: usize,
 }
 
 impl Default for PoolConfig {
@@ -37,6 +41,7 @@ impl Default for PoolConfig {
             connect_timeout: Duration::from_secs(5),
             queue_timeout: Duration::from_secs(30),
             request_timeout: Some(Duration::from_secs(60)),
+            max_upgraded: 4096,
         }
     }
 }
@@ -84,6 +89,8 @@ pub struct Backend {
     pub addr: BackendAddr,
     concurrency: usize,
     in_flight: AtomicUsize,
+    /// Upgraded connections open through it.
+    tunnels: AtomicUsize,
     served: AtomicU64,
     /// Requests after which the supervisor wants to recycle it.
     limit: AtomicU64,
@@ -100,6 +107,7 @@ impl Backend {
             addr,
             concurrency: concurrency.max(1),
             in_flight: AtomicUsize::new(0),
+            tunnels: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             limit: AtomicU64::new(u64::MAX),
             state: AtomicU8::new(BackendState::Starting as u8),
@@ -124,6 +132,11 @@ impl Backend {
     /// Requests in flight now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Upgraded connections (WebSockets) open through it now.
+    pub fn tunnels(&self) -> usize {
+        self.tunnels.load(Ordering::Acquire)
     }
 
     /// Requests it has answered.
@@ -221,6 +234,10 @@ pub struct GroupStats {
     pub restarts: AtomicU64,
     /// Requests answered 502, 503 or 504 by the pool.
     pub failed: AtomicU64,
+    /// Upgraded connections (WebSockets) open now.
+    pub upgraded: AtomicUsize,
+    /// Connections upgraded so far.
+    pub upgrades: AtomicU64,
     /// Time requests spent waiting for a free daemon, in microseconds.
     queued_micros: AtomicU64,
     /// Processes replaced or restarted, by reason.
@@ -305,6 +322,11 @@ impl Group {
         })
     }
 
+    /// Most upgraded connections open at once (`max-upgraded`).
+    pub fn max_upgraded(&self) -> usize {
+        self.config.max_upgraded
+    }
+
     /// The last daemon that ended unasked, if any.
     pub fn last_exit(&self) -> Option<ExitReport> {
         self.last_exit.lock().unwrap_or_else(PoisonError::into_inner).clone()
@@ -349,15 +371,20 @@ impl Group {
 
     /// The least busy ready backend with room (other than `except`), its
     /// slot taken.
-    fn pick(&self, except: Option<&Arc<Backend>>) -> Option<Slot> {
+    fn pick(&self, except: Option<&Arc<Backend>>, purpose: Purpose) -> Option<Slot> {
         let backends = self.backends.read().unwrap_or_else(PoisonError::into_inner);
+        let load = |b: &Backend| match purpose {
+            Purpose::Request => b.in_flight(),
+            // A tunnel lives long: spread them by how many each holds.
+            Purpose::Tunnel => b.tunnels(),
+        };
         let mut best: Option<&Arc<Backend>> = None;
         for b in backends.iter() {
             if except.is_some_and(|e| Arc::ptr_eq(e, b)) {
                 continue;
             }
             let free = b.state() == BackendState::Ready && b.in_flight() < b.concurrency;
-            if free && best.is_none_or(|x| b.in_flight() < x.in_flight()) {
+            if free && best.is_none_or(|x| load(b) < load(x)) {
                 best = Some(b);
             }
         }
@@ -380,12 +407,16 @@ impl Group {
 
     /// Waits for a slot, at most the queue timeout.
     async fn acquire(self: &Arc<Self>) -> Result<Slot, Response> {
-        self.acquire_except(None).await
+        self.acquire_except(None, Purpose::Request).await
     }
 
     /// Waits for a slot on a backend other than `except` (one that just
     /// failed), at most the queue timeout.
-    pub(crate) async fn acquire_except(self: &Arc<Self>, except: Option<&Arc<Backend>>) -> Result<Slot, Response> {
+    pub(crate) async fn acquire_except(
+        self: &Arc<Self>,
+        except: Option<&Arc<Backend>>,
+        purpose: Purpose,
+    ) -> Result<Slot, Response> {
         let began = tokio::time::Instant::now();
         let deadline = began + self.config.queue_timeout;
         let mut waited = false;
@@ -395,7 +426,7 @@ impl Group {
             let notified = self.slot_freed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(mut slot) = self.pick(except) {
+            if let Some(mut slot) = self.pick(except, purpose) {
                 slot.group = Some(Arc::clone(self));
                 return Ok(slot);
             }
@@ -448,6 +479,15 @@ impl Group {
             let _ = events.send(event);
         }
     }
+}
+
+/// What a backend is picked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A request: the least busy backend.
+    Request,
+    /// An upgrade: the backend with the fewest open tunnels.
+    Tunnel,
 }
 
 /// Adds the time since `began` to a counter when dropped.
@@ -513,17 +553,12 @@ impl Pool {
 impl Application for Pool {
     async fn call(&self, request: Request) -> Result<Response, Error> {
         let group = &self.group;
-        // FastCGI carries no upgraded connection: say so rather than let the
-        // client wait on a 101 nothing follows (UPG-5).
-        if let Some(protocol) = request.headers().get(http::header::UPGRADE) {
-            let protocol = String::from_utf8_lossy(protocol.as_bytes()).into_owned();
-            tracing::info!(group = %group.name, %protocol, "upgrade refused: daemons are reached over FastCGI");
-            return Ok(rgi_gateway::respond::plain(
-                http::StatusCode::NOT_IMPLEMENTED,
-                &format!("upgrading to {protocol:?} is not available here: the application runs in daemon processes reached over FastCGI, which cannot carry the upgraded connection"),
-            ));
-        }
         group.stats.requests.fetch_add(1, Ordering::Relaxed);
+        // FastCGI carries no upgraded connection: an upgrade request goes
+        // to a daemon over HTTP on the same socket (UPG-7).
+        if request.headers().contains_key(http::header::UPGRADE) {
+            return Ok(tunnel::forward(group, request).await);
+        }
         let slot = match group.acquire().await {
             Ok(slot) => slot,
             Err(refusal) => return Ok(refusal),

@@ -446,7 +446,7 @@ impl<P: Processes> GroupLoop<P> {
     }
 
     fn begin_shutdown(&mut self, done: oneshot::Sender<()>) {
-        let deadline = Instant::now() + self.config.graceful_timeout;
+        let deadline = Instant::now() + self.config.graceful_timeout + EXIT_GRACE;
         tracing::info!(group = %self.config.name, "stopping daemons");
         for slot in &mut self.slots {
             slot.spawn_at = None;
@@ -482,7 +482,10 @@ impl<P: Processes> GroupLoop<P> {
                             });
                         }
                         p.phase = Phase::Stopping;
-                        p.deadline = Some(now + self.config.graceful_timeout);
+                        // The daemon itself gives its connections the
+                        // graceful timeout (RGI_GRACE_PERIOD); a moment more
+                        // lets it close them and exit on its own.
+                        p.deadline = Some(now + self.config.graceful_timeout + EXIT_GRACE);
                     }
                 }
                 Phase::Stopping if p.deadline.is_some_and(|d| now >= d) => {

@@ -62,7 +62,10 @@ pub(crate) fn spawn(
     }
     cmd.env("RGI_GROUP", &config.name)
         .env("RGI_CONCURRENCY", config.concurrency.to_string())
-        .env("RGI_PROCESSES", processes.to_string());
+        .env("RGI_PROCESSES", processes.to_string())
+        // After SIGTERM, what the daemon's open connections get (upgraded
+        // ones included) before it closes them: the group's own timeout.
+        .env("RGI_GRACE_PERIOD", format!("{}", config.graceful_timeout.as_secs_f64()));
     if let Some(threads) = config.threads {
         cmd.env("RGI_THREADS", threads.to_string());
     }

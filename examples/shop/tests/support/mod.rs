@@ -1,6 +1,7 @@
 //! The deployments the differential suite compares, the battery's rows,
 //! and the answers they give.
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+#![allow(dead_code, reason = "each test binary uses its own part")]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -197,6 +198,9 @@ pub(crate) struct Deployment {
     process: Arc<LoggedChild>,
 }
 
+/// Starts one kind of deployment (at its mounts).
+type Start = Box<dyn FnOnce() -> Vec<Deployment> + Send>;
+
 fn shop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -205,28 +209,36 @@ impl Deployment {
     /// Starts every deployment, in parallel, and waits until each serves.
     /// `dir` holds their files.
     pub(crate) fn start_all(dir: &Path) -> Vec<Self> {
+        Self::start(dir, &["axum", "embedded", "rgi-server", "rgi-dev"])
+    }
+
+    /// Starts the deployments of the `kinds` named ("axum", "embedded",
+    /// "rgi-server", "rgi-dev"), each at `/` and, where it has one, under
+    /// `/shop`.
+    pub(crate) fn start(dir: &Path, kinds: &[&str]) -> Vec<Self> {
         // The shop's binary, copied: rgi-dev rebuilds it in place.
         let shop = dir.join("shop");
         std::fs::copy(workspace_binary("shop"), &shop).unwrap();
         let axum = workspace_binary("shop-axum");
-        let starts: Vec<Box<dyn FnOnce() -> Vec<Self> + Send>> = vec![
-            Box::new({
+        let starts: Vec<(&str, Start)> = vec![
+            ("axum", {
                 let axum = axum.clone();
-                move || vec![Self::axum(&axum, "axum", "")]
+                Box::new(move || vec![Self::axum(&axum, "axum", "")])
             }),
-            Box::new(move || vec![Self::axum(&axum, "axum under /shop", "/shop")]),
-            Box::new({
+            ("axum", Box::new(move || vec![Self::axum(&axum, "axum under /shop", "/shop")])),
+            ("embedded", {
                 let shop = shop.clone();
-                move || vec![Self::embedded(&shop)]
+                Box::new(move || vec![Self::embedded(&shop)])
             }),
-            Box::new({
+            ("rgi-server", {
                 let (shop, dir) = (shop.clone(), dir.to_path_buf());
-                move || Self::rgi_server(&shop, &dir)
+                Box::new(move || Self::rgi_server(&shop, &dir))
             }),
-            Box::new(|| vec![Self::rgi_dev()]),
+            ("rgi-dev", Box::new(|| vec![Self::rgi_dev()])),
         ];
+        let starts = starts.into_iter().filter(|(kind, _)| kinds.contains(kind)).map(|(_, start)| start);
         let started: Vec<Self> = std::thread::scope(|scope| {
-            let runs: Vec<_> = starts.into_iter().map(|start| scope.spawn(start)).collect();
+            let runs: Vec<_> = starts.map(|start| scope.spawn(start)).collect();
             runs.into_iter().flat_map(|run| run.join().unwrap()).collect()
         });
         for deployment in &started {
@@ -318,6 +330,26 @@ impl Deployment {
 
     pub(crate) fn log(&self) -> String {
         self.process.log()
+    }
+
+    /// Its name in reports.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where it listens.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `ws://` URL of `path` in the shop, under its prefix.
+    pub(crate) fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}{path}", self.addr, self.prefix)
+    }
+
+    /// `path` in the shop, under its prefix.
+    pub(crate) fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.prefix)
     }
 
     fn runtime() -> tokio::runtime::Runtime {

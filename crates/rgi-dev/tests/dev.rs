@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rgi_test_support::{alive, get, try_get};
+use futures_util::StreamExt;
+use rgi_test_support::{alive, get, try_get, ws};
 use support::*;
+use tokio_tungstenite::tungstenite::Message;
 
 /// The first build compiles every dependency.
 const FIRST_BUILD: Duration = Duration::from_secs(600);
@@ -163,4 +165,31 @@ fn settings_and_static_files_reach_the_application_and_the_banner() {
     // /dev.toml, never the file beside the static directory.
     let (_, body) = get(server.addr, "/assets/../dev.toml");
     assert!(!body.contains("greeting"), "a file outside the static directory was served: {body}");
+}
+
+#[test]
+fn a_rebuild_closes_open_websockets_and_the_new_build_takes_new_ones() {
+    // DEV-2, UPG-7, UPG-9: axum's WebSocketUpgrade through rgi-dev; an edit's
+    // rebuild closes the sockets the old build held, so a browser
+    // reconnects, to the new build.
+    let krate = DevCrate::copy("axum", "dev-axum-ws");
+    let server = DevServer::start(&krate, &[]);
+    let hello = |b: &str| b == "Hello from axum, served by rgi!";
+    server.wait_for("/", FIRST_BUILD, "the first build to be served", |s, b| s == 200 && hello(b));
+    let url = format!("ws://{}/ws", server.addr);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(ws::conversation(&url)).unwrap();
+    let mut open = rt.block_on(ws::connect(&url)).unwrap();
+    rt.block_on(ws::echo(&mut open, Message::text("before the edit"))).unwrap();
+
+    let lib = krate.read("src/lib.rs");
+    krate.write("src/lib.rs", &lib.replace("Hello from axum, served by rgi!", "Hello, edited!"));
+    server.wait_for("/", REBUILD, "the edit to be served", |s, b| s == 200 && b == "Hello, edited!");
+    // The old build's socket is closed within the graceful timeout (3 s)
+    // of the new build taking over.
+    let closed = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), async { while let Some(Ok(_)) = open.next().await {} }).await
+    });
+    assert!(closed.is_ok(), "the old build's WebSocket is still open\n{}", server.log());
+    rt.block_on(ws::conversation(&url)).unwrap();
 }

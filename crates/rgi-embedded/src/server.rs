@@ -187,7 +187,7 @@ impl Server {
 impl Server {
     /// Serves one connection that another part of this process accepted:
     /// the HTTP side of a daemon socket, which hands over the connections
-    /// that do not speak FastCGI (UPG-7). The server's listeners, and its
+    /// that do not speak FastCGI (UPG-6). The server's listeners, and its
     /// applications' `startup` and `shutdown`, are not involved: whoever
     /// accepted the connection runs those.
     ///

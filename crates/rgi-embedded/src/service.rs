@@ -209,7 +209,7 @@ fn prepare<'a>(
 }
 
 /// Where SCRIPT_NAME ends when the front names the mount prefix in
-/// `X-Forwarded-Prefix` (UPG-7): the path must lie under it.
+/// `X-Forwarded-Prefix` (UPG-6): the path must lie under it.
 fn forwarded_split(target: &RequestTarget, prefix: &http::HeaderValue) -> Result<usize, Refusal> {
     let text = String::from_utf8_lossy(prefix.as_bytes());
     let prefix = rgi_gateway::path::validate_prefix(&text)

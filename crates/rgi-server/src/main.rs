@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         tracing::error!("{err}");
         return ExitCode::from(2);
     }
+    rgi_embedded::raise_open_files_limit();
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(err) => {

@@ -333,7 +333,7 @@ fn behind_nginx() {
 
 #[test]
 fn websockets_behind_nginx_reach_the_daemon_over_http() {
-    // UPG-7: axum's WebSocketUpgrade, unchanged, behind nginx configured
+    // UPG-6, UPG-7: axum's WebSocketUpgrade, unchanged, behind nginx configured
     // as its guide shows (docs/deploy/nginx.conf).
     if let Err(why) = Front::Nginx.installed() {
         skip_unless_ci("the nginx WebSocket test", &why);

@@ -1,6 +1,6 @@
 //! The daemon socket's HTTP side: connections that do not speak FastCGI
 //! are served as HTTP/1.1 by an embedded server over the same
-//! application, so a front can reach the daemon with upgrades (UPG-7).
+//! application, so a front can reach the daemon with upgrades (UPG-6).
 
 use std::sync::Arc;
 

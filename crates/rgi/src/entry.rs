@@ -94,6 +94,7 @@ fn start(mut limits: Limits, build: impl FnOnce(&Settings) -> Result<Target, Str
         tracing::error!("{err}");
         return ExitCode::from(EXIT_LOAD_FAILED);
     }
+    rgi_embedded::raise_open_files_limit();
     let settings = match rgi_gateway::settings::locate() {
         Ok(settings) => Arc::new(settings),
         Err(err) => return load_failed(&Report(&err).to_string()),

@@ -95,7 +95,7 @@ pub enum DaemonListener {
 
 /// Serves the connections on a daemon socket that do not speak FastCGI
 /// (their first byte is not FastCGI's version, 1): HTTP/1.1 from a front
-/// that needs the upgrades FastCGI cannot carry (UPG-7). It gets the
+/// that needs the upgrades FastCGI cannot carry (UPG-6). It gets the
 /// stream, unread, and the daemon's two stop signals: `stop` (finish the
 /// request in flight, then close) and `abort` (close now, at the end of
 /// the grace period). The daemon's graceful stop waits for its future.
@@ -131,7 +131,7 @@ pub async fn serve(
 }
 
 /// Like [`serve`], with `http` serving the socket's connections that
-/// speak HTTP instead of FastCGI (UPG-7); without it, every connection is
+/// speak HTTP instead of FastCGI (UPG-6); without it, every connection is
 /// read as FastCGI.
 pub async fn serve_with_http(
     listener: DaemonListener,
@@ -213,7 +213,7 @@ async fn accept_loop(
 }
 
 /// Serves a connection as FastCGI or, when its first byte cannot start a
-/// FastCGI record, as HTTP (UPG-7). Both wait for the peer's first bytes
+/// FastCGI record, as HTTP (UPG-6). Both wait for the peer's first bytes
 /// anyway, so looking costs one `recv` per connection, and fronts keep
 /// their connections.
 async fn sniff(socket: Socket, shared: Arc<Shared>, http: HttpSide, tokens: Tokens) {

@@ -31,10 +31,14 @@ impl DevCrate {
         let path = dir.path().join(name);
         std::fs::create_dir_all(path.join("src")).unwrap();
         let lib_name = name.replace('-', "_");
+        // The example's own library, as its main.rs names it.
+        let manifest = std::fs::read_to_string(from.join("Cargo.toml")).unwrap();
+        let package = manifest.lines().find_map(|l| l.strip_prefix("name = ")).unwrap().trim_matches('"');
+        let example_lib = package.replace('-', "_");
         for entry in std::fs::read_dir(from.join("src")).unwrap() {
             let entry = entry.unwrap();
             let text = std::fs::read_to_string(entry.path()).unwrap();
-            let text = text.replace(&format!("{example}::"), &format!("{lib_name}::"));
+            let text = text.replace(&format!("{example_lib}::"), &format!("{lib_name}::"));
             std::fs::write(path.join("src").join(entry.file_name()), text).unwrap();
         }
         let versions = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
@@ -54,6 +58,17 @@ impl DevCrate {
             } else if let Some(dep) = line.strip_suffix(".workspace = true") {
                 let spec = versions.lines().find(|l| l.starts_with(&format!("{dep} = "))).unwrap();
                 spec.to_string()
+            } else if let Some((dep, extra)) = line.split_once(" = { workspace = true, features = [") {
+                // `dep = { workspace = true, features = [...] }`: the
+                // workspace's spec, its features and these together.
+                let extra = extra.trim_end_matches(" }").trim_end_matches(']');
+                let spec = versions.lines().find(|l| l.starts_with(&format!("{dep} = "))).unwrap();
+                let spec = spec.split_once(" = ").unwrap().1;
+                let spec = if spec.starts_with('"') { format!("{{ version = {spec} }}") } else { spec.to_string() };
+                match spec.split_once("features = [") {
+                    Some((head, tail)) => format!("{dep} = {head}features = [{extra}, {tail}"),
+                    None => format!("{dep} = {}, features = [{extra}] }}", spec.trim_end_matches(" }")),
+                }
             } else {
                 line.replace("../../crates/", &format!("{}/crates/", ws.display()))
             };

@@ -102,7 +102,7 @@ pub struct Config {
     /// Take the mount prefix from `X-Forwarded-Prefix` (the front's
     /// SCRIPT_NAME) for the root mount's requests: for a server whose
     /// every client is a front, as the daemon socket's HTTP side is
-    /// (UPG-7). Default off: the field is then the application's to read.
+    /// (UPG-6). Default off: the field is then the application's to read.
     pub forwarded_prefix: bool,
 }
 

@@ -18,7 +18,7 @@ const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port")
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Where a front mounted the application (its SCRIPT_NAME), as the front
-/// says when it reaches a daemon over HTTP (UPG-7); common to Spring,
+/// says when it reaches a daemon over HTTP (UPG-6); common to Spring,
 /// Traefik and others. Honoured only where a server is told to.
 pub const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 

@@ -43,7 +43,7 @@ impl Trusted {
     /// Trusts the direct peer, whatever its address, and no one it names:
     /// the client is the last address in its `X-Forwarded-For`. This is
     /// the daemon socket's HTTP side, whose peer is a front that could as
-    /// well set `REMOTE_ADDR` over FastCGI (UPG-7).
+    /// well set `REMOTE_ADDR` over FastCGI (UPG-6).
     ///
     /// ```
     /// let trusted = rgi_gateway::proxy::Trusted::any_peer();

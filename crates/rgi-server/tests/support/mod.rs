@@ -33,6 +33,7 @@ impl ServerProc {
         let dir = tempfile::tempdir().unwrap();
         let text = config
             .replace("{app}", &test_app().display().to_string())
+            .replace("{axum}", &binary("axum-example").display().to_string())
             .replace("{dir}", &dir.path().display().to_string());
         let path = dir.path().join("rgi.toml");
         std::fs::write(&path, text).unwrap();
@@ -91,6 +92,26 @@ impl ServerProc {
             }
         }
         pids
+    }
+
+    /// Upgraded connections open per process of the group (status page).
+    pub(crate) fn upgraded(&self, group: &str) -> std::collections::BTreeMap<u32, usize> {
+        let status = self.status();
+        let mut in_group = false;
+        let mut open = std::collections::BTreeMap::new();
+        for line in status.lines() {
+            if let Some(name) = line.strip_prefix("group: ") {
+                in_group = name == group;
+            } else if in_group {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let at = words.iter().position(|w| *w == "upgraded");
+                if let (Some(&"pid"), Some(pid), Some(at)) = (words.first(), words.get(1), at) {
+                    let n = words.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(0);
+                    open.insert(pid.parse().unwrap_or(0), n);
+                }
+            }
+        }
+        open
     }
 
     /// Waits until the group has `n` ready processes; returns their pids.

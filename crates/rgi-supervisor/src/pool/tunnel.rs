@@ -34,8 +34,10 @@ pub(crate) async fn forward(group: &Arc<Group>, mut request: Request) -> Respons
             &format!("upgrading to {protocol:?} is not available here: the server in front of the application cannot hand the connection over"),
         );
     };
-    let limit = group.config.max_upgraded;
-    if group.stats.upgraded.load(Ordering::Acquire) >= limit {
+    // Counted from now, not from the 101: sockets opened at once are then
+    // spread, and the limit holds however many ask together.
+    let Some(mut open) = Open::reserve(group) else {
+        let limit = group.config.max_upgraded;
         return group.refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many upgraded connections open",
@@ -43,12 +45,13 @@ pub(crate) async fn forward(group: &Arc<Group>, mut request: Request) -> Respons
                 "upgrade to {protocol:?} refused: {limit} upgraded connections are open, the group's max-upgraded"
             ),
         );
-    }
+    };
     let slot = match group.acquire_except(None, Purpose::Tunnel).await {
         Ok(slot) => slot,
         Err(refusal) => return refusal,
     };
     let backend = Arc::clone(&slot.backend);
+    open.on(&backend);
     let mut sender = match handshake(&backend.addr, group.config.connect_timeout).await {
         Ok(sender) => sender,
         Err(err) => {
@@ -80,7 +83,7 @@ pub(crate) async fn forward(group: &Arc<Group>, mut request: Request) -> Respons
         return response.map(Body::wrap);
     }
     let daemon = hyper::upgrade::on(&mut response);
-    let open = Open::new(group, &backend);
+    group.stats.upgrades.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(splice(client, daemon, open));
     let (parts, _) = response.into_parts();
     Response::from_parts(parts, Body::empty())
@@ -143,26 +146,34 @@ where
     Ok(sender)
 }
 
-/// An open tunnel, counted for the group's limit and status page while it
-/// lives.
+/// An open tunnel (or one being opened), counted for the group's limit
+/// and its process's share while it lives.
 struct Open {
     group: Arc<Group>,
-    backend: Arc<Backend>,
+    backend: Option<Arc<Backend>>,
 }
 
 impl Open {
-    fn new(group: &Arc<Group>, backend: &Arc<Backend>) -> Self {
-        group.stats.upgraded.fetch_add(1, Ordering::AcqRel);
-        group.stats.upgrades.fetch_add(1, Ordering::Relaxed);
+    /// A place under the group's limit, if there is one.
+    fn reserve(group: &Arc<Group>) -> Option<Self> {
+        let before = group.stats.upgraded.fetch_add(1, Ordering::AcqRel);
+        let open = Self { group: Arc::clone(group), backend: None };
+        (before < group.config.max_upgraded).then_some(open)
+    }
+
+    /// The tunnel goes to `backend`.
+    fn on(&mut self, backend: &Arc<Backend>) {
         backend.tunnels.fetch_add(1, Ordering::AcqRel);
-        Self { group: Arc::clone(group), backend: Arc::clone(backend) }
+        self.backend = Some(Arc::clone(backend));
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
         self.group.stats.upgraded.fetch_sub(1, Ordering::AcqRel);
-        self.backend.tunnels.fetch_sub(1, Ordering::AcqRel);
+        if let Some(backend) = &self.backend {
+            backend.tunnels.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -184,7 +195,8 @@ async fn splice(client: OnUpgrade, daemon: OnUpgrade, open: Open) {
         up = tokio::io::copy(&mut client_read, &mut daemon_write) => ("client", up),
         down = tokio::io::copy(&mut daemon_read, &mut client_write) => ("daemon", down),
     };
-    tracing::debug!(group = %open.group.name, pid = ?open.backend.pid, ended_by = ended.0, outcome = ?ended.1, "tunnel closed");
+    let pid = open.backend.as_ref().and_then(|b| b.pid);
+    tracing::debug!(group = %open.group.name, ?pid, ended_by = ended.0, outcome = ?ended.1, "tunnel closed");
     // The other side learns at once; a peer that does not read any more
     // must not hold the task.
     let close = async {

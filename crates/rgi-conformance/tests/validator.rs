@@ -61,7 +61,13 @@ fn application_side_violations_are_named() {
         *r.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
         r
     });
-    assert_eq!(violations(status, get("/")), ["APP-3"]);
+    assert_eq!(violations(status, get("/")), ["UPG-3"], "a 101 nobody asked for");
+    let informational = answer(|| {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = http::StatusCode::CONTINUE;
+        r
+    });
+    assert_eq!(violations(informational, get("/")), ["APP-3"]);
     // APP-5
     let hop = answer(|| {
         let mut r = Response::new(Body::from("x"));
@@ -84,6 +90,42 @@ fn application_side_violations_are_named() {
         r
     });
     assert!(violations(bad_length, get("/")).contains(&"APP-6"));
+}
+
+/// An HTTP/1.1 upgrade request, as a server that hands connections over
+/// passes it (UPG-1).
+fn upgrade_request(body: Body, version: http::Version) -> Request {
+    let mut req = rgi_gateway::testing::RequestBuilder::new().uri("/chat").version(version).body(body).unwrap();
+    req.headers_mut().insert("upgrade", HeaderValue::from_static("websocket"));
+    req.headers_mut().insert("connection", HeaderValue::from_static("upgrade"));
+    req
+}
+
+#[test]
+fn upgrades_follow_their_rules() {
+    let switch = |with_upgrade_field: bool| {
+        answer(move || {
+            let mut r = Response::new(Body::from("the new protocol's first bytes"));
+            *r.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+            if with_upgrade_field {
+                r.headers_mut().insert("upgrade", HeaderValue::from_static("websocket"));
+                r.headers_mut().insert("connection", HeaderValue::from_static("upgrade"));
+            }
+            r
+        })
+    };
+    // UPG-1, UPG-3: an upgrade request's Upgrade and Connection, and a 101
+    // that names its protocol, are the contract's, not hop-by-hop faults.
+    assert!(violations(switch(true), upgrade_request(Body::empty(), http::Version::HTTP_11)).is_empty());
+    // UPG-3: a 101 without an Upgrade field.
+    assert_eq!(violations(switch(false), upgrade_request(Body::empty(), http::Version::HTTP_11)), ["UPG-3"]);
+    // UPG-2: the server let a body through with an upgrade request.
+    assert_eq!(violations(switch(true), upgrade_request(Body::from("abc"), http::Version::HTTP_11)), ["UPG-2"]);
+    // HTTP/1.0 has no upgrades: its Upgrade is a hop-by-hop fault.
+    let old = upgrade_request(Body::empty(), http::Version::HTTP_10);
+    let mut found = violations(switch(true), old);
+    found.sort_unstable();
+    assert_eq!(found, ["HDR-4", "HDR-4", "UPG-3"]);
 }
 
 #[test]

@@ -35,6 +35,7 @@ pub mod path;
 mod request;
 pub mod server_error;
 pub mod settings;
+pub mod upgrade;
 
 pub use application::{from_fn, Application, FromFn};
 pub use body::Body;

@@ -30,6 +30,7 @@ mod server;
 mod service;
 mod systemd;
 mod tls;
+mod upgrade;
 
 pub use access::{AccessEntry, AccessSink};
 pub use config::{Config, Limits};

@@ -94,9 +94,11 @@ async fn handle(
             respond::plain(refusal.status, &refusal.message, refusal.close)
         }
         Ok((mount, environ)) => {
+            let mut offered = None;
             if let Some(protocol) = &upgrade {
                 head.headers.insert(http::header::UPGRADE, protocol.clone());
                 head.headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("upgrade"));
+                offered = crate::upgrade::offer(&mut head);
             }
             // Only what the answer needs stays alive across the await: the
             // request itself moves into the application's future now.
@@ -106,7 +108,7 @@ async fn handle(
             let request = Request::new(http::Request::from_parts(head, request_body(&shared, incoming)), environ);
             match call_guarded(&*mount.app, request).await {
                 Ok(mut response) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS && upgrade.is_some() => {
-                    switching(&mut response, &in_flight, &method, &target);
+                    switching(&mut response, &in_flight, &method, &target, offered);
                     response
                 }
                 Ok(mut response) => {
@@ -131,9 +133,16 @@ async fn handle(
 }
 
 /// A `101` in answer to an upgrade request (UPG-3): it names the protocol
-/// and has no body; once hyper has written it, the connection is the
-/// application's, and the server keeps a handle on it for its shutdown.
-fn switching(response: &mut http::Response<Body>, in_flight: &InFlight, method: &http::Method, target: &http::Uri) {
+/// and goes out without a body; once hyper has written it, the connection
+/// is the application's, and the server keeps a handle on it for its
+/// shutdown.
+fn switching(
+    response: &mut http::Response<Body>,
+    in_flight: &InFlight,
+    method: &http::Method,
+    target: &http::Uri,
+    offered: Option<crate::upgrade::Offered>,
+) {
     if !response.headers().contains_key(http::header::UPGRADE) {
         tracing::error!(%method, %target, "the application answered 101 without an Upgrade field; answering 500");
         *response =
@@ -141,7 +150,12 @@ fn switching(response: &mut http::Response<Body>, in_flight: &InFlight, method: 
         return;
     }
     response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("upgrade"));
-    *response.body_mut() = Body::empty();
+    // A body is what the application sends on the connection (UPG-10);
+    // without one, the application took the connection itself.
+    let outgoing = std::mem::take(response.body_mut());
+    if let (Some(offered), false) = (offered, outgoing.is_end_stream()) {
+        offered.relay(outgoing);
+    }
     in_flight.state().upgrading();
 }
 

@@ -1,10 +1,13 @@
 //! Upgrades as the embedded server sees them, with a native application
 //! (axum's WebSockets are in examples/shop/tests/websocket.rs): which
-//! requests keep their Upgrade field, which 101s go out (UPG-1 to UPG-3).
+//! requests keep their Upgrade field, which 101s go out (UPG-1 to UPG-3),
+//! and rgi-core's own `OnUpgrade` (UPG-10).
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod support;
 
+use futures_util::{StreamExt, TryStreamExt};
+use rgi_core::upgrade::OnUpgrade;
 use rgi_core::{from_fn, Body, Request, Response};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -148,6 +151,63 @@ async fn a_graceful_stop_waits_for_upgraded_connections_until_the_grace_period_e
         let took = started.elapsed();
         assert!(took >= std::time::Duration::from_secs(2), "stopped after {took:?}, before the grace period ended");
         assert!(took < std::time::Duration::from_secs(10), "stopped only after {took:?}");
+    })
+    .await;
+}
+
+/// Echoes through rgi-core's own `OnUpgrade`: the client's bytes after the
+/// 101 are the request's upgraded body, and the 101's body is the way back.
+fn native_echo_app() -> impl rgi_core::Application {
+    from_fn(|mut req: Request| async move {
+        let Some(upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
+            let mut refused = Response::new(Body::from("upgrade required"));
+            *refused.status_mut() = http::StatusCode::UPGRADE_REQUIRED;
+            return Ok(refused);
+        };
+        let replies = futures_util::stream::once(upgrade).map(|r| r.map(Body::into_data_stream)).try_flatten();
+        let mut response = Response::new(Body::from_stream(replies));
+        *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+        response.headers_mut().insert("upgrade", http::HeaderValue::from_static("echo"));
+        Ok(response)
+    })
+}
+
+#[tokio::test]
+async fn a_native_application_talks_through_its_on_upgrade() {
+    // UPG-10
+    bounded(async {
+        let server = TestServer::with_app(native_echo_app()).await;
+        let plain = server.raw(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
+        assert_eq!(plain.status, 426, "no OnUpgrade without an upgrade request");
+        let mut conn = server.connect().await;
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(conn.read(&mut byte).await.unwrap(), 1);
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        let mut echo = [0u8; 5];
+        conn.write_all(b"hello").await.unwrap();
+        conn.read_exact(&mut echo).await.unwrap();
+        assert_eq!(&echo, b"hello");
+        // A large message, written while its echo is read.
+        let big: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        let (mut read, mut write) = conn.into_split();
+        let sent = big.clone();
+        let writer = tokio::spawn(async move {
+            write.write_all(&sent).await.unwrap();
+            // The client is done: the application's incoming body ends,
+            // so does its reply, and the server closes its side.
+            write.shutdown().await.unwrap();
+        });
+        let mut back = Vec::new();
+        read.read_to_end(&mut back).await.unwrap();
+        writer.await.unwrap();
+        assert!(back == big, "echoed {} of {} bytes, or different ones", back.len(), big.len());
+        let after = server.raw(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
+        assert_eq!(after.status, 426, "the server goes on");
     })
     .await;
 }

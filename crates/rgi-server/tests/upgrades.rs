@@ -175,3 +175,45 @@ fn a_reload_under_1000_open_websockets_drops_none_before_the_graceful_timeout() 
     // The new process's socket is untouched.
     rt.block_on(ws::echo(&mut fresh, Message::text("still new"))).unwrap();
 }
+
+#[test]
+fn a_native_application_upgrades_behind_the_front_too() {
+    // UPG-7, UPG-10: rgi-core's own OnUpgrade, in a daemon.
+    use std::io::{Read, Write};
+    let server = ServerProc::start(
+        r#"
+[groups.app]
+command = ["{app}"]
+processes = 1
+
+[[mounts]]
+prefix = "/native"
+group = "app"
+"#,
+    );
+    let mut conn = std::net::TcpStream::connect(server.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.write_all(b"GET /native/upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            conn.read(&mut byte).unwrap(),
+            1,
+            "closed after {:?}\n{}",
+            String::from_utf8_lossy(&head),
+            server.log()
+        );
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    conn.write_all(b"hello, daemon").unwrap();
+    let mut echo = [0u8; 13];
+    conn.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"hello, daemon");
+    conn.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(request(server.addr, "GET /native/upgrade HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").0, 426);
+}

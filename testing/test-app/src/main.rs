@@ -14,6 +14,9 @@
 //!   URL scheme, space-separated: what a balancer's backend sees.
 //! * `/grow?mb=N`: keeps N more MiB of memory for good (a leak on
 //!   purpose, for the memory-recycling tests).
+//! * `/upgrade`: to an upgrade request, `101` and then every byte the
+//!   client sends echoed back, through rgi-core's `OnUpgrade` (UPG-10);
+//!   to any other, `426`.
 //! * anything else: `ok <pid>`.
 //!
 //! `RGI_TEST_APP_BODY_LIMIT=N` makes N bytes the application's own body
@@ -38,6 +41,9 @@ impl Application for TestApp {
 
     async fn call(&self, request: Request) -> Result<Response, Error> {
         let pid = std::process::id();
+        if request.environ().path_info() == "/upgrade" {
+            return upgrade_echo(request);
+        }
         let text = match request.environ().path_info() {
             "/pid" => pid.to_string(),
             "/cwd" => std::env::current_dir()?.display().to_string(),
@@ -107,4 +113,18 @@ fn main() -> std::process::ExitCode {
         }
         None => rgi::run_with(build),
     }
+}
+
+/// Echoes the upgraded connection: the client's bytes, once the `101` is
+/// out, are the reply.
+fn upgrade_echo(mut request: Request) -> Result<Response, Error> {
+    use futures_util::{StreamExt, TryStreamExt};
+    let Some(upgrade) = request.extensions_mut().remove::<rgi::upgrade::OnUpgrade>() else {
+        return Ok(rgi::http::Response::builder().status(426).body(Body::from("upgrade required"))?);
+    };
+    let replies = futures_util::stream::once(upgrade).map(|r| r.map(Body::into_data_stream)).try_flatten();
+    Ok(rgi::http::Response::builder()
+        .status(rgi::http::StatusCode::SWITCHING_PROTOCOLS)
+        .header("upgrade", "echo")
+        .body(Body::from_stream(replies))?)
 }

@@ -8,7 +8,7 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 use rgi_core::path::decode;
 use rgi_core::{async_trait, Application, Body, Error, Request, Response};
-use rgi_gateway::headers::{is_hop_by_hop, is_valid_value};
+use rgi_gateway::headers::{is_hop_by_hop, is_valid_value, upgrade_requested};
 use rgi_gateway::path::RequestTarget;
 
 mod body;
@@ -148,9 +148,14 @@ impl<A: Application> Application for Validate<A> {
         let body = std::mem::take(request.body_mut());
         *request.body_mut() = Body::wrap(Checked::new(body, self.sink.clone(), RequestCheck::new(declared)));
         let method = request.method().clone();
+        let upgrade = is_upgrade(&request);
         let mut response = self.inner.call(request).await?;
-        if check_response_head(&response, &self.sink) {
+        if check_response_head(&response, upgrade, &self.sink) {
             return Ok(failed());
+        }
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // Its body is what the application sends on the connection.
+            return Ok(response);
         }
         let declared = content_length(response.headers());
         let bodiless = method == Method::HEAD
@@ -169,6 +174,11 @@ impl<A: Application> Application for Validate<A> {
     async fn shutdown(&self) {
         self.inner.shutdown().await;
     }
+}
+
+/// An HTTP/1.1 upgrade request (UPG-1).
+fn is_upgrade(request: &Request) -> bool {
+    request.version() == http::Version::HTTP_11 && upgrade_requested(request.headers()).is_some()
 }
 
 fn failed() -> Response {
@@ -235,6 +245,11 @@ fn check_request(request: &Request, sink: &Sink) -> bool {
         fail |= sink.report(&rules::CONTENT_LENGTH_SHAPE, problem);
     }
     let headers = request.headers();
+    let upgrade = is_upgrade(request);
+    let body = request.body();
+    if upgrade && !http_body::Body::is_end_stream(body) && http_body::Body::size_hint(body).exact() != Some(0) {
+        fail |= sink.report(&rules::UPGRADE_WITHOUT_BODY, "an upgrade request with a body".into());
+    }
     for name in headers.keys() {
         let text = name.as_str();
         if text.contains('_') {
@@ -243,7 +258,8 @@ fn check_request(request: &Request, sink: &Sink) -> bool {
         if text == "proxy" {
             fail |= sink.report(&rules::NO_PROXY_HEADER, "a Proxy header".into());
         }
-        if is_hop_by_hop(name) {
+        let switching = upgrade && (name == header::UPGRADE || name == header::CONNECTION);
+        if is_hop_by_hop(name) && !switching {
             fail |= sink.report(&rules::NO_HOP_BY_HOP_REQUEST, format!("header {text:?}"));
         }
         if headers.get_all(name).iter().nth(1).is_some() {
@@ -261,11 +277,16 @@ fn check_request(request: &Request, sink: &Sink) -> bool {
     fail
 }
 
-/// The application's side of the head (APP-3, APP-5, APP-10).
-fn check_response_head(response: &Response, sink: &Sink) -> bool {
+/// The application's side of the head (APP-3, APP-5, APP-10, UPG-3).
+fn check_response_head(response: &Response, upgrade: bool, sink: &Sink) -> bool {
     let mut fail = false;
     let status = response.status().as_u16();
-    if !(200..=599).contains(&status) {
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching && !upgrade {
+        fail |= sink.report(&rules::SWITCH_ONLY_WHEN_ASKED, "a 101 to a request that asked for no upgrade".into());
+    } else if switching && !response.headers().contains_key(header::UPGRADE) {
+        fail |= sink.report(&rules::SWITCH_ONLY_WHEN_ASKED, "a 101 without an Upgrade field".into());
+    } else if !switching && !(200..=599).contains(&status) {
         fail |= sink.report(&rules::FINAL_STATUS, format!("status {status}"));
     }
     for (name, value) in response.headers() {
@@ -274,7 +295,8 @@ fn check_response_head(response: &Response, sink: &Sink) -> bool {
         }
     }
     for name in response.headers().keys() {
-        if is_hop_by_hop(name) {
+        let protocol = switching && (name == header::UPGRADE || name == header::CONNECTION);
+        if is_hop_by_hop(name) && !protocol {
             fail |= sink.report(&rules::NO_HOP_BY_HOP_RESPONSE, format!("header {name}"));
         }
     }

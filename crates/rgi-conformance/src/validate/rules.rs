@@ -97,9 +97,15 @@ rules! {
     BODY_NOT_POLLED_AFTER_END = "BODY-9", Must, Server,
         "a body is not polled again after it ended or failed",
         "stop polling a body once it returned None or an error";
+    UPGRADE_WITHOUT_BODY = "UPG-2", Must, Server,
+        "an upgrade request reaches the application without a body",
+        "refuse an upgrade request with a body (400) before any application sees it";
     FINAL_STATUS = "APP-3", Must, Application,
-        "the response status is a final status, 200 to 599",
+        "the response status is a final status, 200 to 599 (or a 101 to an upgrade request)",
         "return 200-599; 100 Continue and other 1xx are the server's";
+    SWITCH_ONLY_WHEN_ASKED = "UPG-3", Must, Application,
+        "a 101 answers an upgrade request only, and names its protocol in Upgrade",
+        "answer 101 only when the request carries Upgrade and Connection: upgrade (an OnUpgrade is in its extensions), with an Upgrade field";
     HEADER_VALUE_BYTES = "APP-10", Must, Application,
         "response header values hold no CR, LF or NUL",
         "build header values with HeaderValue::from_str or from_bytes, which refuse them";

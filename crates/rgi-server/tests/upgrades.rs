@@ -178,7 +178,7 @@ fn a_reload_under_1000_open_websockets_drops_none_before_the_graceful_timeout() 
 
 #[test]
 fn a_native_application_upgrades_behind_the_front_too() {
-    // UPG-7, UPG-10: rgi-core's own OnUpgrade, in a daemon.
+    // UPG-3, UPG-7, UPG-10: rgi-core's own OnUpgrade, in a daemon.
     use std::io::{Read, Write};
     let server = ServerProc::start(
         r#"
@@ -216,4 +216,9 @@ group = "app"
     conn.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty(), "{rest:?}");
     assert_eq!(request(server.addr, "GET /native/upgrade HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").0, 426);
+    // UPG-3: a 101 to a request that asked for none is refused, over
+    // FastCGI as embedded; nothing is tunnelled, the server goes on.
+    let (status, body) = request(server.addr, "GET /native/switch HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(get(server.addr, "/native/").0, 200);
 }

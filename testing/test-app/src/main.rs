@@ -17,6 +17,8 @@
 //! * `/upgrade`: to an upgrade request, `101` and then every byte the
 //!   client sends echoed back, through rgi-core's `OnUpgrade` (UPG-10);
 //!   to any other, `426`.
+//! * `/switch`: `101` with `Upgrade: echo` whatever was asked (a broken
+//!   application, UPG-3).
 //! * anything else: `ok <pid>`.
 //!
 //! `RGI_TEST_APP_BODY_LIMIT=N` makes N bytes the application's own body
@@ -41,8 +43,15 @@ impl Application for TestApp {
 
     async fn call(&self, request: Request) -> Result<Response, Error> {
         let pid = std::process::id();
-        if request.environ().path_info() == "/upgrade" {
-            return upgrade_echo(request);
+        match request.environ().path_info() {
+            "/upgrade" => return upgrade_echo(request),
+            "/switch" => {
+                return Ok(rgi::http::Response::builder()
+                    .status(rgi::http::StatusCode::SWITCHING_PROTOCOLS)
+                    .header("upgrade", "echo")
+                    .body(Body::empty())?)
+            }
+            _ => {}
         }
         let text = match request.environ().path_info() {
             "/pid" => pid.to_string(),

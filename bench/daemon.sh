@@ -30,65 +30,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 [[ -x /usr/sbin/nginx ]] || { echo "nginx not found: apt-get install nginx-light" >&2; exit 1; }
 [[ -n ${SKIP_BUILD:-} ]] || cargo build --profile bench-release --quiet -p hello -p hyper-hello -p rgi-server
-ROOT=$PWD
-RUN=$RESULTS/run
-mkdir -p "$RUN"
-chmod 755 "$RESULTS" "$RUN"
-
-# As root, nginx workers, the daemon and php-fpm children all run as
-# www-data (as a Debian site does); otherwise everything runs as you.
-as_user=()
-nginx_user=""
-if [[ $(id -u) -eq 0 ]]; then
-  as_user=(setpriv --reuid www-data --regid www-data --init-groups)
-  nginx_user="user www-data www-data;"
-  chown www-data:www-data "$RUN"
-fi
-
-# nginx_conf NAME PORT UPSTREAM_BLOCK LOCATION_EXTRA: a config in $RUN/NAME.
-nginx_conf() {
-  local dir=$RUN/$1
-  mkdir -p "$dir/tmp"
-  cat >"$dir/nginx.conf" <<EOF
-$nginx_user
-daemon off;
-master_process on;
-worker_processes 2;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $dir/tmp/body;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    proxy_temp_path $dir/tmp/proxy;
-    $3
-    server {
-        listen 127.0.0.1:$2;
-        location / {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_NAME "";
-            fastcgi_param SCRIPT_FILENAME $ROOT/bench/hello.php;
-            $4
-        }
-    }
-}
-EOF
-}
-
-# nginx in the foreground once the FastCGI server CMD... (started first,
-# and stopped with it) has made SOCKET.
-nginx_with() {
-  local name=$1 port=$2 socket=$3; shift 3
-  local dir=$RUN/$name t
-  "$@" >"$RESULTS/$name.app.log" 2>&1 &
-  BENCH_ALSO[$name]=$!
-  for ((t = 0; t < 200; t++)); do [[ -S $socket ]] && break; sleep 0.05; done
-  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$RESULTS/$name.log" 2>&1 &
-  BENCH_PID[$name]=$!; BENCH_PORT[$name]=$port; BENCH_ORDER+=("$name")
-  wait_ready "$name" "http://127.0.0.1:$port/"
-}
+nginx_setup
 
 trap stop_servers EXIT
 rows="hyper rgi-embedded rgi-server rgi-server-tls nginx-rgi nginx-rgi-keep"
@@ -138,33 +80,8 @@ nginx_conf nginx-rgi-keep "$port" "upstream rgi { server unix:$sock; keepalive 3
 [[ -z $nginx_user ]] || chown www-data:www-data "$RUN/nginx-rgi-keep"
 RGI_FASTCGI=unix:$sock RGI_THREADS=1 RGI_LOG=warn nginx_with nginx-rgi-keep "$port" "$sock" "${as_user[@]}" target/bench-release/hello
 
-fpm=$(compgen -G '/usr/sbin/php-fpm[0-9]*' | sort -V | tail -n 1 || true)
-if [[ -n $fpm ]]; then
-  port=$(free_port)
-  dir=$RUN/nginx-phpfpm
-  sock=$dir/php-fpm.sock
-  nginx_conf nginx-phpfpm "$port" "" "fastcgi_pass unix:$sock;"
-  owner=$(id -un)
-  [[ -z $nginx_user ]] || { owner=www-data; chown www-data:www-data "$dir"; }
-  cat >"$dir/php-fpm.conf" <<EOF
-[global]
-pid = $dir/php-fpm.pid
-error_log = $dir/php-fpm.log
-daemonize = no
-
-[hello]
-listen = $sock
-listen.owner = $owner
-listen.mode = 0600
-pm = static
-pm.max_children = 2
-pm.max_requests = 0
-$([[ -z $nginx_user ]] || printf 'user = www-data\ngroup = www-data\n')
-EOF
-  nginx_with nginx-phpfpm "$port" "$sock" "$fpm" -F -y "$dir/php-fpm.conf" -R
+if start_nginx_phpfpm; then
   rows="$rows nginx-phpfpm"
-else
-  echo "php-fpm not installed (apt-get install php-fpm): row nginx-phpfpm skipped" >&2
 fi
 
 measure_rows hyper "$rows"

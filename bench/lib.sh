@@ -93,12 +93,19 @@ stop_servers() {
   [[ -n ${KEEP_RESULTS:-} ]] || rm -rf "$RESULTS"
 }
 
+# BENCH_URL_PATH[NAME] overrides BENCH_PATH for one row; WRK_ARGS (an
+# array) adds wrk options (a script, a header) to every run.
+declare -A BENCH_URL_PATH=()
+WRK_ARGS=()
 run_wrk() { # NAME SECONDS -> writes $RESULTS/NAME.N
-  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${2}s" --latency "${BENCH_SCHEME[$1]:-http}://127.0.0.1:${BENCH_PORT[$1]}$BENCH_PATH"
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${2}s" --latency "${WRK_ARGS[@]}" \
+    "${BENCH_SCHEME[$1]:-http}://127.0.0.1:${BENCH_PORT[$1]}${BENCH_URL_PATH[$1]:-$BENCH_PATH}"
 }
 
 measure_rows() {
   local baseline=$1 rows=($2) name pass list
+  # Each call measures afresh (a row may be measured in several sections).
+  for name in "${rows[@]}"; do BENCH_CPU[$name]=""; BENCH_RSS[$name]=0; BENCH_PSS[$name]=0; done
   for name in "${rows[@]}"; do run_wrk "$name" "$WARMUP" >/dev/null; done
   for ((pass = 1; pass <= PASSES; pass++)); do
     if ((pass % 2)); then list=("${rows[@]}"); else list=($(printf '%s\n' "${rows[@]}" | tac)); fi
@@ -140,12 +147,121 @@ for r in rows:
         if errs: print(f"warning: {r} pass {p}: {errs.group(0)}", file=sys.stderr)
     # CPU of the server's whole process tree per request served, in µs.
     us = sum(cpu.get(r, [])) / hz * 1e6 / max(sum(reqs), 1)
-    data[r] = (statistics.mean(rps), statistics.stdev(rps) if len(rps) > 1 else 0.0, statistics.median(p50), statistics.median(p99), us)
+    mbps = []
+    for p in range(1, passes + 1):
+        m = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", open(f"{res}/{r}.{p}").read())
+        mbps.append(float(m.group(1)) * {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1.0, "GB": 1024.0}[m.group(2)] if m else 0.0)
+    data[r] = (statistics.mean(rps), statistics.stdev(rps) if len(rps) > 1 else 0.0, statistics.median(p50), statistics.median(p99), us, statistics.mean(mbps))
 b = data[base][0]
+import json, os
+collect = os.environ.get("BENCH_COLLECT")
+if collect:
+    with open(collect, "a") as out:
+        for r in rows:
+            m, sd, p50, p99, us, mb = data[r]
+            out.write(json.dumps({"section": os.environ.get("BENCH_SECTION", ""), "row": r, "base": base,
+                "rps": m, "sd": sd, "ratio": m / b, "p50": p50, "p99": p99, "cpu_us": us, "mbps": mb,
+                "rss": int(rss.get(r, 0)) / 1024, "pss": int(pss.get(r, 0)) / 1024}) + "\n")
 print(f"| server | req/s (mean of {passes}) | ± | ratio vs {base} | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | peak PSS MiB |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
-    m, sd, p50, p99, us = data[r]
+    m, sd, p50, p99, us, _ = data[r]
     print(f"| {r} | {m:,.0f} | {sd:,.0f} | {m / b:.3f} | {p50:.3f} | {p99:.3f} | {us:.1f} | {int(rss.get(r, 0)) / 1024:.1f} | {int(pss.get(r, 0)) / 1024:.1f} |")
 PY
+}
+
+# nginx_setup: $RUN for nginx's files, and who its workers (and the
+# FastCGI servers next to them) run as: as root, www-data (as a Debian
+# site does; as_user runs a command so), otherwise you.
+nginx_setup() {
+  ROOT=$PWD
+  RUN=$RESULTS/run
+  mkdir -p "$RUN"
+  chmod 755 "$RESULTS" "$RUN"
+  as_user=()
+  nginx_user=""
+  if [[ $(id -u) -eq 0 ]]; then
+    as_user=(setpriv --reuid www-data --regid www-data --init-groups)
+    nginx_user="user www-data www-data;"
+    chown www-data:www-data "$RUN"
+  fi
+}
+
+# nginx_conf NAME PORT UPSTREAM_BLOCK LOCATION_EXTRA: a config in $RUN/NAME.
+nginx_conf() {
+  local dir=$RUN/$1
+  mkdir -p "$dir/tmp"
+  cat >"$dir/nginx.conf" <<EOF
+$nginx_user
+daemon off;
+master_process on;
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/tmp/body;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    proxy_temp_path $dir/tmp/proxy;
+    $3
+    server {
+        listen 127.0.0.1:$2;
+        location / {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_NAME "";
+            fastcgi_param SCRIPT_FILENAME $ROOT/bench/hello.php;
+            $4
+        }
+    }
+}
+EOF
+}
+
+# nginx in the foreground once the FastCGI server CMD... (started first,
+# and stopped with it) has made SOCKET.
+nginx_with() {
+  local name=$1 port=$2 socket=$3; shift 3
+  local dir=$RUN/$name t
+  "$@" >"$RESULTS/$name.app.log" 2>&1 &
+  BENCH_ALSO[$name]=$!
+  for ((t = 0; t < 200; t++)); do [[ -S $socket ]] && break; sleep 0.05; done
+  /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$RESULTS/$name.log" 2>&1 &
+  BENCH_PID[$name]=$!; BENCH_PORT[$name]=$port; BENCH_ORDER+=("$name")
+  wait_ready "$name" "http://127.0.0.1:$port/"
+}
+
+
+# start_nginx_phpfpm: the row nginx-phpfpm, nginx -> php-fpm (pm=static,
+# 2 children) serving hello.php; fails, saying so, without php-fpm.
+start_nginx_phpfpm() {
+  local fpm port dir sock owner
+  fpm=$(compgen -G '/usr/sbin/php-fpm[0-9]*' | sort -V | tail -n 1 || true)
+  if [[ -z $fpm ]]; then
+    echo "php-fpm not installed (apt-get install php-fpm): row nginx-phpfpm skipped" >&2
+    return 1
+  fi
+  port=$(free_port)
+  dir=$RUN/nginx-phpfpm
+  sock=$dir/php-fpm.sock
+  nginx_conf nginx-phpfpm "$port" "" "fastcgi_pass unix:$sock;"
+  owner=$(id -un)
+  [[ -z $nginx_user ]] || { owner=www-data; chown www-data:www-data "$dir"; }
+  cat >"$dir/php-fpm.conf" <<EOC
+[global]
+pid = $dir/php-fpm.pid
+error_log = $dir/php-fpm.log
+daemonize = no
+
+[hello]
+listen = $sock
+listen.owner = $owner
+listen.mode = 0600
+pm = static
+pm.max_children = 2
+pm.max_requests = 0
+$([[ -z $nginx_user ]] || printf 'user = www-data\ngroup = www-data\n')
+EOC
+  nginx_with nginx-phpfpm "$port" "$sock" "$fpm" -F -y "$dir/php-fpm.conf" -R
 }

@@ -129,19 +129,30 @@ impl Application for StaticFiles {
         };
         let (root, index) = (Arc::clone(&self.root), self.index.clone());
         let has_slash = request.environ().path_info().ends_with('/');
+        // A small file a plain GET wants whole is read in the same trip to
+        // the blocking pool that found it: each trip is two thread
+        // switches, which cost more than reading a few KiB.
+        let whole = request.method() == Method::GET && !request.headers().contains_key(header::RANGE);
         let found = tokio::task::spawn_blocking(move || {
-            let found = find(&root, index.as_deref(), &path, has_slash);
-            let meta = match &found {
-                Found::File(file, _) => Some(file.metadata()),
-                _ => None,
+            let mut found = find(&root, index.as_deref(), &path, has_slash);
+            let (meta, small) = match &mut found {
+                Found::File(file, _) => {
+                    let meta = file.metadata();
+                    let small = match &meta {
+                        Ok(m) if whole && m.len() <= READ_AT_ONCE => read_small(file, m.len()),
+                        _ => None,
+                    };
+                    (Some(meta), small)
+                }
+                _ => (None, None),
             };
-            (found, meta)
+            (found, meta, small)
         })
         .await
         .map_err(Error::new)?;
-        let (file, path, meta) = match found {
-            (Found::File(file, path), Some(meta)) => (file, path, meta?),
-            (Found::SlashRedirect, _) => {
+        let (file, path, meta, small) = match found {
+            (Found::File(file, path), Some(meta), small) => (file, path, meta?, small),
+            (Found::SlashRedirect, ..) => {
                 let env = request.environ();
                 let mut location = format!("{}{}/", env.raw_script_name(), env.raw_path_info());
                 if !env.query_string().is_empty() {
@@ -151,28 +162,46 @@ impl Application for StaticFiles {
                 r.headers_mut().insert(header::LOCATION, HeaderValue::try_from(location).map_err(Error::new)?);
                 return Ok(r);
             }
-            (Found::Outside, _) => {
+            (Found::Outside, ..) => {
                 tracing::warn!(path = %request.environ().raw_path_info(), "static file request leads outside its root");
                 return Ok(text(StatusCode::NOT_FOUND, "no such file"));
             }
-            (Found::Forbidden, _) => return Ok(text(StatusCode::FORBIDDEN, "not readable")),
+            (Found::Forbidden, ..) => return Ok(text(StatusCode::FORBIDDEN, "not readable")),
             _ => return Ok(text(StatusCode::NOT_FOUND, "no such file")),
         };
-        serve(&request, file, &path, meta.len(), meta.modified().unwrap_or(UNIX_EPOCH))
+        let content = match small {
+            Some(bytes) => Content::Read(bytes),
+            None => Content::File(file),
+        };
+        serve(&request, content, &path, meta.len(), meta.modified().unwrap_or(UNIX_EPOCH))
     }
+}
+
+/// Files up to this size are read whole with their lookup.
+const READ_AT_ONCE: u64 = 64 * 1024;
+
+/// All of a small file, or `None` if it is not `len` bytes any more (it
+/// changed under us: the file body then reads what is there).
+fn read_small(file: &mut std::fs::File, len: u64) -> Option<rgi_core::bytes::Bytes> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(usize::try_from(len).ok()?);
+    file.read_to_end(&mut buf).ok()?;
+    (buf.len() as u64 == len).then(|| rgi_core::bytes::Bytes::from(buf))
+}
+
+/// What a response's body comes from.
+enum Content {
+    /// The file, read as the body is sent.
+    File(std::fs::File),
+    /// The whole file, already read.
+    Read(rgi_core::bytes::Bytes),
 }
 
 fn text(status: StatusCode, message: &str) -> Response {
     rgi_gateway::respond::plain(status, message)
 }
 
-fn serve(
-    request: &Request,
-    file: std::fs::File,
-    path: &Path,
-    len: u64,
-    modified: SystemTime,
-) -> Result<Response, Error> {
+fn serve(request: &Request, content: Content, path: &Path, len: u64, modified: SystemTime) -> Result<Response, Error> {
     let mtime = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
     let etag = format!("W/\"{len:x}-{:x}\"", mtime.as_nanos());
     let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime.as_secs()));
@@ -208,7 +237,13 @@ fn serve(
                 HeaderValue::try_from(format!("bytes {start}-{end}/{len}")).map_err(Error::new)?,
             );
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
-            *response.body_mut() = Body::wrap(FileBody::new(file, start, end - start + 1));
+            *response.body_mut() = match content {
+                Content::File(file) => Body::wrap(FileBody::new(file, start, end - start + 1)),
+                Content::Read(bytes) => {
+                    let (start, end) = (usize::try_from(start).unwrap_or(0), usize::try_from(end).unwrap_or(0));
+                    Body::from(bytes.slice(start..=end.min(bytes.len().saturating_sub(1))))
+                }
+            };
         }
         Some(Some(Err(()))) => {
             *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
@@ -218,7 +253,10 @@ fn serve(
         // No Range, or one we serve whole (several ranges, or malformed).
         _ => {
             response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            *response.body_mut() = Body::wrap(FileBody::new(file, 0, len));
+            *response.body_mut() = match content {
+                Content::File(file) => Body::wrap(FileBody::new(file, 0, len)),
+                Content::Read(bytes) => Body::from(bytes),
+            };
         }
     }
     Ok(response)

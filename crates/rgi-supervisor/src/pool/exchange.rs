@@ -416,10 +416,16 @@ fn parse_head(stdout: &mut BytesMut) -> Result<Option<(http::Response<()>, Bytes
     Ok(Some((response, rest)))
 }
 
+/// A FastCGI record at its largest: an 8-byte header, 65,535 bytes of
+/// content and up to 255 of padding.
+const RECORD_ROOM: usize = 8 + 65_535 + 255;
+
 /// The response body, read from STDOUT records as the client takes it.
 struct FrontBody {
     exchange: Exchange,
-    pending: Bytes,
+    /// Data decoded and not yet taken, one piece per STDOUT record (never
+    /// joined: that would copy them).
+    pending: std::collections::VecDeque<Bytes>,
     done: bool,
     slot: Option<Slot>,
     decoder: Decoder,
@@ -428,7 +434,8 @@ struct FrontBody {
 }
 
 impl FrontBody {
-    fn new(exchange: Exchange, pending: Bytes, slot: Slot) -> Self {
+    fn new(exchange: Exchange, initial: Bytes, slot: Slot) -> Self {
+        let pending = if initial.is_empty() { Default::default() } else { [initial].into() };
         let mut body = Self { exchange, pending, done: false, slot: Some(slot), decoder: Decoder::new(), broken: None };
         body.settle();
         body
@@ -445,15 +452,7 @@ impl FrontBody {
                     self.broken = Some(foreign(&record));
                     return;
                 }
-                Ok(Some(Record::Stdout { data, .. })) if !data.is_empty() => {
-                    if self.pending.is_empty() {
-                        self.pending = data;
-                    } else {
-                        let mut joined = BytesMut::from(&self.pending[..]);
-                        joined.extend_from_slice(&data);
-                        self.pending = joined.freeze();
-                    }
-                }
+                Ok(Some(Record::Stdout { data, .. })) if !data.is_empty() => self.pending.push_back(data),
                 Ok(Some(Record::Stderr { data, .. })) => log_stderr(&self.exchange.backend, &data),
                 Ok(Some(Record::EndRequest { .. })) => self.finish(),
                 Ok(Some(_)) => {}
@@ -496,8 +495,7 @@ impl http_body::Body for FrontBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         loop {
-            if !this.pending.is_empty() {
-                let data = std::mem::take(&mut this.pending);
+            if let Some(data) = this.pending.pop_front() {
                 this.settle();
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
@@ -512,8 +510,10 @@ impl http_body::Body for FrontBody {
             if !this.pending.is_empty() || this.done {
                 continue;
             }
-            // Nothing whole is buffered: read more.
-            this.exchange.buf.reserve(16 * 1024);
+            // Nothing whole is buffered: read more, with room for a whole
+            // record (64 KiB and its header), so that a record is read into
+            // one buffer instead of being moved as the buffer grows.
+            this.exchange.buf.reserve(RECORD_ROOM);
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.exchange.io), cx, &mut this.exchange.buf) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(err)) => {

@@ -60,6 +60,17 @@ enum State {
     Started { body: Option<mpsc::Sender<Bytes>>, abort: AbortHandle },
 }
 
+/// The bytes still to come of the record whose header starts `buf`.
+fn rest_of_record(buf: &[u8]) -> usize {
+    match buf {
+        [_, _, _, _, len_hi, len_lo, padding, _, ..] => {
+            let whole = 8 + usize::from(u16::from_be_bytes([*len_hi, *len_lo])) + usize::from(*padding);
+            whole.saturating_sub(buf.len())
+        }
+        _ => 0,
+    }
+}
+
 /// The requests of a connection: a handful at most in practice, so a
 /// list beats a hash map.
 #[derive(Default)]
@@ -130,10 +141,12 @@ pub(crate) async fn serve(socket: Socket, shared: Arc<Shared>, stopping: Cancell
                 }
             }
         }
-        // Room for a read; the decoder asks for no more than one record, so
-        // a big record grows the buffer only while it arrives.
-        if buf.capacity() - buf.len() < 2048 {
-            buf.reserve(8192);
+        // Room for a read: for the rest of a record begun (a 64 KiB STDIN
+        // record is then read into one buffer, not moved each time the
+        // buffer grows), else 8 KiB.
+        let room = rest_of_record(&buf).max(2048);
+        if buf.capacity() - buf.len() < room {
+            buf.reserve(room.max(8192));
         }
         tokio::select! {
             read_result = read.read_buf(&mut buf), if waiting.is_none() => match read_result {
@@ -349,4 +362,18 @@ async fn handle(record: Record, requests: &mut Requests, shared: &Arc<Shared>, w
         _ => {}
     }
     Next::Go
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rest_of_record;
+
+    #[test]
+    fn the_rest_of_a_record_is_counted_from_its_header() {
+        assert_eq!(rest_of_record(&[]), 0, "no header yet");
+        assert_eq!(rest_of_record(&[1, 5, 0, 1, 0xff, 0xff, 3, 0]), 65_535 + 3);
+        assert_eq!(rest_of_record(&[1, 5, 0, 1, 0, 2, 0, 0, b'a']), 1);
+        // A whole record and the start of the next: nothing owed.
+        assert_eq!(rest_of_record(&[1, 5, 0, 1, 0, 1, 0, 0, b'a', 1]), 0);
+    }
 }

@@ -91,8 +91,19 @@ impl Socket {
     pub fn poll_read_into(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         loop {
             let mut guard = ready!(self.io.poll_read_ready(cx))?;
+            let (room, before) = (buf.remaining(), buf.filled().len());
             match guard.try_io(|io| sys::recv_into(io.get_ref().as_fd(), buf)) {
-                Ok(result) => return Poll::Ready(result),
+                Ok(result) => {
+                    // A short read emptied the socket: the next read would
+                    // only find it so (EAGAIN, a wasted call per request).
+                    // New data raises readiness anew (edge-triggered), as
+                    // tokio's own sockets rely on.
+                    let got = buf.filled().len() - before;
+                    if result.is_ok() && got > 0 && got < room {
+                        guard.clear_ready();
+                    }
+                    return Poll::Ready(result);
+                }
                 Err(_would_block) => continue,
             }
         }

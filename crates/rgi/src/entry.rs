@@ -275,7 +275,7 @@ async fn serve_daemon(
     if let Some(n) = env_number("RGI_CONCURRENCY") {
         config.concurrency = n.max(1);
     }
-    if let Some(grace) = grace_period()? {
+    if let Some(grace) = env_seconds("RGI_GRACE_PERIOD").map_err(|e| std::io::Error::other(e.to_string()))? {
         config.grace_period = grace;
     }
     let http = crate::daemon_http::side(Arc::clone(&app), Arc::clone(&deployment), limits)
@@ -283,21 +283,18 @@ async fn serve_daemon(
     serve_with_http(listener, app, deployment, config, Some(http), rgi_embedded::shutdown_signal()).await
 }
 
-/// `RGI_GRACE_PERIOD`: seconds open connections get after a stop signal
-/// (rgi-server sets it to the group's `graceful-timeout`).
-fn grace_period() -> Result<Option<std::time::Duration>, std::io::Error> {
-    let Ok(secs) = std::env::var("RGI_GRACE_PERIOD") else { return Ok(None) };
+/// A duration in seconds from the environment variable `name` (`30`,
+/// `0.5`); `None` when it is not set. `RGI_GRACE_PERIOD` (seconds open
+/// connections get after a stop signal; rgi-server sets it to the group's
+/// `graceful-timeout`) and `RGI_SHUTDOWN_DELAY` are read so.
+fn env_seconds(name: &'static str) -> Result<Option<std::time::Duration>, rgi_embedded::Error> {
+    let Ok(secs) = std::env::var(name) else { return Ok(None) };
     secs.trim()
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| Some(std::time::Duration::from_secs_f64(s)))
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("RGI_GRACE_PERIOD: {secs:?}: expected seconds, e.g. 30 or 0.5"),
-            )
-        })
+        .ok_or_else(|| rgi_embedded::Error::Env { name, reason: format!("{secs:?}: expected seconds, e.g. 5 or 0.5") })
 }
 
 async fn serve_embedded(
@@ -335,9 +332,7 @@ async fn serve_embedded(
         })?;
     }
     config.limits = limits;
-    if let Some(grace) =
-        grace_period().map_err(|e| rgi_embedded::Error::Env { name: "RGI_GRACE_PERIOD", reason: e.to_string() })?
-    {
+    if let Some(grace) = env_seconds("RGI_GRACE_PERIOD")? {
         config.grace_period = grace;
     }
     config.access_log = std::env::var_os("RGI_ACCESS_LOG").is_some_and(|v| v != "0" && !v.is_empty());
@@ -359,19 +354,7 @@ async fn serve_embedded(
     if let Some(path) = std::env::var("RGI_LIVENESS").ok().filter(|p| !p.is_empty()) {
         mounts.add(&path, rgi_embedded::health::Liveness)?;
     }
-    let delay = match std::env::var("RGI_SHUTDOWN_DELAY") {
-        Err(_) => std::time::Duration::ZERO,
-        Ok(secs) => secs
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(std::time::Duration::from_secs_f64)
-            .ok_or_else(|| rgi_embedded::Error::Env {
-                name: "RGI_SHUTDOWN_DELAY",
-                reason: format!("{secs:?}: expected seconds, e.g. 5 or 0.5"),
-            })?,
-    };
+    let delay = env_seconds("RGI_SHUTDOWN_DELAY")?.unwrap_or_default();
     let server = Server::builder().config(config).deployment(deployment).mounts(mounts).build();
     server.serve(listeners, crate::health::stop_after(delay, readiness.stopping)).await
 }

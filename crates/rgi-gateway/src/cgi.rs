@@ -136,6 +136,14 @@ pub fn to_vars(environ: &Environ, head: &Parts) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// In the extensions of a request [`from_vars`] made when the variables
+/// describe an HTTP/1.1 upgrade request (`Upgrade`, and `Connection`
+/// naming it, UPG-1): the protocol asked for. The fields themselves are
+/// removed as hop-by-hop (HDR-4); a server that cannot hand the connection
+/// over answers such a request `501` (UPG-5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeAsked(pub HeaderValue);
+
 /// Rebuilds a request head and its gateway variables from CGI variables,
 /// as a FastCGI daemon does (CGI-3 to CGI-5).
 ///
@@ -223,6 +231,13 @@ where
             return Err(RequestError::MissingHost)
         }
         (None, _) => {}
+    }
+    // An upgrade request, noted before HDR-4 removes what says so: the
+    // server decides what to answer it (UPG-5).
+    if head.version == Version::HTTP_11 {
+        if let Some(protocol) = crate::headers::upgrade_requested(&head.headers) {
+            head.extensions.insert(UpgradeAsked(protocol));
+        }
     }
     sanitize_request_headers(&mut head.headers);
 

@@ -11,6 +11,7 @@ use http_body::{Frame, SizeHint};
 use rgi_core::{Body, Deployment, Error, Request};
 use rgi_fastcgi::{Params, ParamsError};
 use rgi_gateway::call_guarded;
+use rgi_gateway::cgi::UpgradeAsked;
 use tokio::sync::mpsc;
 
 use super::conn::Done;
@@ -74,7 +75,12 @@ pub(super) fn build(
     params: &Params,
     stdin: Stdin,
 ) -> Result<Request, (StatusCode, String)> {
-    if let Some(protocol) = upgrade_over_fastcgi(params) {
+    let (head, environ) = rgi_gateway::cgi::from_vars(params.iter(), Arc::clone(deployment))
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    // The front passed an upgrade request on, but no 101 can go back over
+    // a FastCGI connection (UPG-5).
+    if let Some(UpgradeAsked(protocol)) = head.extensions.get() {
+        let protocol = String::from_utf8_lossy(protocol.as_bytes());
         return Err((
             StatusCode::NOT_IMPLEMENTED,
             format!(
@@ -83,8 +89,6 @@ pub(super) fn build(
             ),
         ));
     }
-    let (head, environ) = rgi_gateway::cgi::from_vars(params.iter(), Arc::clone(deployment))
-        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
     // The limits embedded mode applies to a client, applied to what the
     // front passed (SRV-2).
     if head.headers.len() > config.max_header_count {
@@ -129,32 +133,6 @@ pub(super) fn build(
         None => body,
     };
     Ok(Request::new(http::Request::from_parts(head, body), environ))
-}
-
-/// The protocol an upgrade request that came over FastCGI asks for: the
-/// front passed `Upgrade` and `Connection: upgrade` on, but the daemon
-/// cannot answer `101` on a FastCGI connection (UPG-5).
-fn upgrade_over_fastcgi(params: &Params) -> Option<String> {
-    let mut headers = http::HeaderMap::new();
-    let mut http11 = false;
-    for (name, value) in params.iter() {
-        let name = match name {
-            b"HTTP_UPGRADE" => http::header::UPGRADE,
-            b"HTTP_CONNECTION" => http::header::CONNECTION,
-            // HTTP/1.0 and HTTP/2 requests never upgrade (UPG-1).
-            b"SERVER_PROTOCOL" => {
-                http11 = value == b"HTTP/1.1";
-                continue;
-            }
-            _ => continue,
-        };
-        headers.append(name, http::HeaderValue::from_bytes(value).ok()?);
-    }
-    if !http11 {
-        return None;
-    }
-    let protocol = rgi_gateway::headers::upgrade_requested(&headers)?;
-    Some(String::from_utf8_lossy(protocol.as_bytes()).into_owned())
 }
 
 /// A body that arrived whole with the request.

@@ -184,6 +184,26 @@ fn from_cgi_reads_what_nginx_sends() {
 }
 
 #[test]
+fn from_cgi_notes_an_upgrade_request_before_dropping_its_fields() {
+    // UPG-1, UPG-5
+    let vars = |protocol: &'static str| {
+        [
+            ("REQUEST_METHOD", "GET"),
+            ("REQUEST_URI", "/chat"),
+            ("SERVER_PROTOCOL", protocol),
+            ("HTTP_HOST", "t"),
+            ("HTTP_UPGRADE", "websocket"),
+            ("HTTP_CONNECTION", "keep-alive, Upgrade"),
+        ]
+    };
+    let (head, _) = cgi::from_vars(vars("HTTP/1.1"), deployment()).unwrap();
+    assert_eq!(head.extensions.get(), Some(&cgi::UpgradeAsked(HeaderValue::from_static("websocket"))));
+    assert!(!head.headers.contains_key("upgrade") && !head.headers.contains_key("connection"));
+    let (head, _) = cgi::from_vars(vars("HTTP/1.0"), deployment()).unwrap();
+    assert_eq!(head.extensions.get::<cgi::UpgradeAsked>(), None, "HTTP/1.0 never upgrades");
+}
+
+#[test]
 fn from_cgi_takes_path_info_from_request_uri() {
     // CGI-3, PATH-5: the front's decoded PATH_INFO cannot hide an encoded slash.
     let mut params = nginx_params("/app/a%2Fb", "/app");

@@ -31,6 +31,18 @@ fn app() -> impl rgi_core::Application {
     })
 }
 
+/// A response head, read a byte at a time: after a 101, the bytes that
+/// follow are the new protocol's, not to be buffered away.
+async fn read_head(conn: &mut tokio::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(conn.read(&mut byte).await.unwrap(), 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
 #[tokio::test]
 async fn only_an_upgrade_request_keeps_its_upgrade_field() {
     // UPG-1, HDR-4
@@ -61,13 +73,7 @@ async fn a_101_goes_out_only_to_an_upgrade_request_with_an_upgrade_field() {
         conn.write_all(b"GET /?upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
             .await
             .unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            assert_eq!(conn.read(&mut byte).await.unwrap(), 1, "closed after {:?}", String::from_utf8_lossy(&head));
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+        let head = read_head(&mut conn).await.to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 101"), "{head}");
         assert!(head.contains("\r\nupgrade: echo\r\n") && head.contains("\r\nconnection: upgrade\r\n"), "{head}");
         assert!(server.still_serving().await);
@@ -126,12 +132,7 @@ async fn a_graceful_stop_waits_for_upgraded_connections_until_the_grace_period_e
         let server = TestServer::with_config(config, echo_app()).await;
         let mut conn = server.connect().await;
         conn.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").await.unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            assert_eq!(conn.read(&mut byte).await.unwrap(), 1);
-            head.push(byte[0]);
-        }
+        read_head(&mut conn).await;
         let mut echo = [0u8; 5];
         conn.write_all(b"hello").await.unwrap();
         conn.read_exact(&mut echo).await.unwrap();
@@ -181,13 +182,8 @@ async fn a_native_application_talks_through_its_on_upgrade() {
         assert_eq!(plain.status, 426, "no OnUpgrade without an upgrade request");
         let mut conn = server.connect().await;
         conn.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").await.unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            assert_eq!(conn.read(&mut byte).await.unwrap(), 1);
-            head.push(byte[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        let head = read_head(&mut conn).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         let mut echo = [0u8; 5];
         conn.write_all(b"hello").await.unwrap();
         conn.read_exact(&mut echo).await.unwrap();

@@ -198,9 +198,9 @@ impl Server {
     pub async fn serve_connection(&self, stream: HandedStream, stop: CancellationToken, abort: CancellationToken) {
         let (stream, local, remote) = match stream {
             HandedStream::Tcp(tcp) => {
-                let (local, remote) = (tcp.local_addr().ok(), tcp.peer_addr().ok());
+                let remote = tcp.peer_addr().ok();
                 match tokio::net::TcpStream::from_std(tcp) {
-                    Ok(tcp) => (Stream::Tcp(tcp), local, remote),
+                    Ok(tcp) => crate::listener::tcp_accepted(tcp, remote),
                     Err(err) => return tracing::warn!(error = %err, "cannot serve a handed connection"),
                 }
             }

@@ -273,7 +273,7 @@ impl Listener {
 }
 
 /// An accepted TCP connection, ready to serve.
-fn tcp_accepted(stream: TcpStream, peer: Option<SocketAddr>) -> Accepted {
+pub(crate) fn tcp_accepted(stream: TcpStream, peer: Option<SocketAddr>) -> Accepted {
     // Small responses must not wait for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();

@@ -97,10 +97,10 @@ pub async fn run(
                     mounts.add(prefix, g.pool())?;
                 }
             }
-            MountTarget::Static(dir) => {
+            MountTarget::Static { dir, cache } => {
                 let files =
                     StaticFiles::new(dir).map_err(|source| ServerError::Static { path: dir.clone(), source })?;
-                mounts.add(prefix, files)?;
+                mounts.add(prefix, files.cache_size(*cache))?;
             }
         }
     }

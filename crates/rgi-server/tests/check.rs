@@ -49,6 +49,7 @@ request-timeout = 0.5
 [[mounts]]
 prefix = "/static"
 static = "static"
+cache = "4MiB"
 {MOUNT}"#
     ));
     assert_eq!(code, Some(0), "{stderr}");
@@ -65,6 +66,14 @@ fn what_the_file_names_must_exist_on_this_machine() {
         ("[groups.t]\ncommand = [\"{app}\"]\nworking-dir = \"{dir}/gone\"\n", "[groups.t] working-dir"),
         ("[groups.t]\ncommand = [\"{app}\"]\nsettings = \"{dir}/gone.toml\"\n", "[groups.t] settings"),
         ("[groups.t]\ncommand = [\"{app}\"]\n\n[[mounts]]\nprefix = \"/s\"\nstatic = \"gone\"\n", "static directory"),
+        (
+            "[groups.t]\ncommand = [\"{app}\"]\n\n[[mounts]]\nprefix = \"/s\"\ngroup = \"t\"\ncache = 0\n",
+            "mount \"/s\": `cache` is for `static` mounts",
+        ),
+        (
+            "[groups.t]\ncommand = [\"{app}\"]\n\n[[mounts]]\nprefix = \"/s\"\nstatic = \"static\"\ncache = \"lots\"\n",
+            "\"lots\" is not a size",
+        ),
     ] {
         let (code, stderr) = check(&format!("{config}{MOUNT}"));
         assert_eq!(code, Some(2), "{config}: {stderr}");

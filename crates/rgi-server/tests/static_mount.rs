@@ -33,6 +33,13 @@ static = "{www}"
     let server = ServerProc::start(&config.replace("{www}", &www.display().to_string()));
     let (status, body) = get(server.addr, "/static/a.txt");
     assert_eq!((status, body.as_str()), (200, "static text"));
+    // Kept in memory now; a change on disk still shows, within moments.
+    std::fs::write(www.join("a.txt"), "changed text").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(server.addr, "/static/a.txt").1 != "changed text" {
+        assert!(std::time::Instant::now() < deadline, "the change never showed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     for escape in [
         "/static/../rgi-static-secret.txt",
         "/static/%2e%2e/rgi-static-secret.txt",

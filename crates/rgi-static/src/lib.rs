@@ -7,6 +7,10 @@
 //! * One byte range per request (`Range`, `If-Range`); `416` when none of
 //!   the file is in it. Several ranges get the whole file, as RFC 9110 allows.
 //! * `Content-Type` from the extension, `charset=utf-8` for text.
+//! * Files up to 64 KiB are kept in memory (up to 16 MiB in all by
+//!   default, [`StaticFiles::cache_size`]) until the kernel reports a change
+//!   to them or a directory above them (inotify): serving a kept file costs
+//!   no system call.
 //! * No way out of the root (DMN-12): a request is resolved from the
 //!   decoded segments of PATH_INFO, and a segment that is `.`, `..`, holds a
 //!   `/` (from `%2F`), a backslash or a NUL is refused; the resolved path
@@ -16,20 +20,28 @@
 //! let files = rgi_static::StaticFiles::new("public").unwrap();
 //! ```
 
+mod cache;
+mod meta;
+mod respond;
+
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
-use rgi_core::{async_trait, Application, Body, Error, Request, Response};
-use rgi_gateway::FileBody;
+use rgi_core::{async_trait, Application, Error, Request, Response};
+
+use crate::cache::{Cache, Cached, Key};
+use crate::meta::Meta;
+use crate::respond::{serve, text, Content};
 
 /// A directory served as files.
 #[derive(Debug, Clone)]
 pub struct StaticFiles {
     root: Arc<Path>,
     index: Option<Arc<str>>,
+    cache: Arc<Cache>,
 }
 
 impl StaticFiles {
@@ -42,13 +54,31 @@ impl StaticFiles {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(Self { root: root.into(), index: Some("index.html".into()) })
+        Ok(Self {
+            root: root.into(),
+            index: Some("index.html".into()),
+            cache: Arc::new(Cache::new(DEFAULT_CACHE_SIZE)),
+        })
     }
 
     /// The file served for a directory (default `index.html`); `None`
     /// serves nothing for directories.
     pub fn index(mut self, index: Option<&str>) -> Self {
         self.index = index.map(Into::into);
+        self
+    }
+
+    /// How many bytes of small files (up to 64 KiB each) to keep in
+    /// memory; 0 keeps none, and every request then looks its file up
+    /// afresh. Use 0 where files change in ways inotify does not report:
+    /// on network file systems, or through hard links from outside the
+    /// root (files with several links are never kept).
+    ///
+    /// ```no_run
+    /// let files = rgi_static::StaticFiles::new("public").unwrap().cache_size(0);
+    /// ```
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.cache = Arc::new(Cache::new(bytes));
         self
     }
 
@@ -81,7 +111,7 @@ fn join_segments(root: &Path, request: &Request) -> Option<PathBuf> {
 /// What a request's path leads to, found and opened on the blocking pool:
 /// `canonicalize`, `is_dir` and `open` wait for the disk.
 enum Found {
-    File(std::fs::File, PathBuf),
+    File { file: std::fs::File, real: PathBuf, linkless: bool },
     SlashRedirect,
     Outside,
     Missing,
@@ -93,13 +123,18 @@ fn find(root: &Path, index: Option<&str>, path: &Path, has_slash: bool) -> Found
     if !real.starts_with(root) {
         return Found::Outside;
     }
+    let mut linkless = real == path;
     let file = if real.is_dir() {
         if !has_slash {
             return Found::SlashRedirect;
         }
         let Some(index) = index else { return Found::Missing };
-        match real.join(index).canonicalize() {
-            Ok(file) if file.starts_with(root) => file,
+        let named = real.join(index);
+        match named.canonicalize() {
+            Ok(file) if file.starts_with(root) => {
+                linkless &= file == named;
+                file
+            }
             _ => return Found::Missing,
         }
     } else {
@@ -109,10 +144,47 @@ fn find(root: &Path, index: Option<&str>, path: &Path, has_slash: bool) -> Found
         return Found::Missing;
     }
     match std::fs::File::open(&file) {
-        Ok(opened) => Found::File(opened, file),
+        Ok(opened) => Found::File { file: opened, real: file, linkless },
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Found::Forbidden,
         Err(_) => Found::Missing,
     }
+}
+
+/// A found file, as the blocking pool hands it back: open, with its
+/// metadata, and all of it when it is small and wanted whole.
+struct Opened {
+    file: std::fs::File,
+    meta: Meta,
+    small: Option<Arc<Cached>>,
+}
+
+impl StaticFiles {
+    /// Finds, opens and (if small) reads the file `key` names, keeping it
+    /// in the cache when it may be kept. Blocks: runs on the blocking pool.
+    fn open(&self, key: &Key, whole: bool) -> Result<Result<Opened, Found>, std::io::Error> {
+        let found = find(&self.root, self.index.as_deref(), &key.path, key.slash);
+        let Found::File { mut file, real, linkless } = found else { return Ok(Err(found)) };
+        let stat = file.metadata()?;
+        let meta = Meta::new(&real, stat.len(), stat.modified().unwrap_or(UNIX_EPOCH));
+        if !whole || stat.len() > READ_AT_ONCE {
+            return Ok(Ok(Opened { file, meta, small: None }));
+        }
+        // Watches go up before the read, so a change during it is seen.
+        let ticket = (linkless && single_link(&stat)).then(|| self.cache.prepare(&self.root, &real, stat.len()));
+        let Some(bytes) = read_small(&mut file, stat.len()) else { return Ok(Ok(Opened { file, meta, small: None })) };
+        let cached = Arc::new(Cached { bytes, meta: meta.clone(), file: real });
+        if let Some(Some(ticket)) = ticket {
+            self.cache.insert(key.clone(), ticket, Arc::clone(&cached));
+        }
+        Ok(Ok(Opened { file, meta, small: Some(cached) }))
+    }
+}
+
+/// Whether no other directory entry leads to the file: a change made
+/// through another link would not be reported to the directories watched.
+fn single_link(stat: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    stat.nlink() == 1
 }
 
 #[async_trait]
@@ -127,32 +199,22 @@ impl Application for StaticFiles {
             tracing::warn!(path = %request.environ().raw_path_info(), "static file request trying to leave its root");
             return Ok(text(StatusCode::NOT_FOUND, "no such file"));
         };
-        let (root, index) = (Arc::clone(&self.root), self.index.clone());
-        let has_slash = request.environ().path_info().ends_with('/');
+        let key = Key { path, slash: request.environ().path_info().ends_with('/') };
+        if let Some(hit) = self.cache.get(&key) {
+            return serve(&request, Content::Read(hit.bytes.clone()), &hit.meta);
+        }
         // A small file a plain GET wants whole is read in the same trip to
         // the blocking pool that found it: each trip is two thread
         // switches, which cost more than reading a few KiB.
         let whole = request.method() == Method::GET && !request.headers().contains_key(header::RANGE);
-        let found = tokio::task::spawn_blocking(move || {
-            let mut found = find(&root, index.as_deref(), &path, has_slash);
-            let (meta, small) = match &mut found {
-                Found::File(file, _) => {
-                    let meta = file.metadata();
-                    let small = match &meta {
-                        Ok(m) if whole && m.len() <= READ_AT_ONCE => read_small(file, m.len()),
-                        _ => None,
-                    };
-                    (Some(meta), small)
-                }
-                _ => (None, None),
-            };
-            (found, meta, small)
-        })
-        .await
-        .map_err(Error::new)?;
-        let (file, path, meta, small) = match found {
-            (Found::File(file, path), Some(meta), small) => (file, path, meta?, small),
-            (Found::SlashRedirect, ..) => {
+        let this = self.clone();
+        let opened = tokio::task::spawn_blocking(move || this.open(&key, whole)).await.map_err(Error::new)?;
+        match opened.map_err(Error::new)? {
+            Ok(Opened { small: Some(cached), .. }) => {
+                serve(&request, Content::Read(cached.bytes.clone()), &cached.meta)
+            }
+            Ok(Opened { file, meta, small: None }) => serve(&request, Content::File(file), &meta),
+            Err(Found::SlashRedirect) => {
                 let env = request.environ();
                 let mut location = format!("{}{}/", env.raw_script_name(), env.raw_path_info());
                 if !env.query_string().is_empty() {
@@ -160,25 +222,25 @@ impl Application for StaticFiles {
                 }
                 let mut r = text(StatusCode::MOVED_PERMANENTLY, "a directory: its address ends with /");
                 r.headers_mut().insert(header::LOCATION, HeaderValue::try_from(location).map_err(Error::new)?);
-                return Ok(r);
+                Ok(r)
             }
-            (Found::Outside, ..) => {
+            Err(Found::Outside) => {
                 tracing::warn!(path = %request.environ().raw_path_info(), "static file request leads outside its root");
-                return Ok(text(StatusCode::NOT_FOUND, "no such file"));
+                Ok(text(StatusCode::NOT_FOUND, "no such file"))
             }
-            (Found::Forbidden, ..) => return Ok(text(StatusCode::FORBIDDEN, "not readable")),
-            _ => return Ok(text(StatusCode::NOT_FOUND, "no such file")),
-        };
-        let content = match small {
-            Some(bytes) => Content::Read(bytes),
-            None => Content::File(file),
-        };
-        serve(&request, content, &path, meta.len(), meta.modified().unwrap_or(UNIX_EPOCH))
+            Err(Found::Forbidden) => Ok(text(StatusCode::FORBIDDEN, "not readable")),
+            Err(_) => Ok(text(StatusCode::NOT_FOUND, "no such file")),
+        }
     }
 }
 
-/// Files up to this size are read whole with their lookup.
+/// Files up to this size are read whole with their lookup, and may be
+/// kept in the cache.
 const READ_AT_ONCE: u64 = 64 * 1024;
+
+/// How many bytes of small files a mount keeps in memory unless told
+/// otherwise ([`StaticFiles::cache_size`]).
+pub const DEFAULT_CACHE_SIZE: usize = 16 << 20;
 
 /// All of a small file, or `None` if it is not `len` bytes any more (it
 /// changed under us: the file body then reads what is there).
@@ -187,150 +249,4 @@ fn read_small(file: &mut std::fs::File, len: u64) -> Option<rgi_core::bytes::Byt
     let mut buf = Vec::with_capacity(usize::try_from(len).ok()?);
     file.read_to_end(&mut buf).ok()?;
     (buf.len() as u64 == len).then(|| rgi_core::bytes::Bytes::from(buf))
-}
-
-/// What a response's body comes from.
-enum Content {
-    /// The file, read as the body is sent.
-    File(std::fs::File),
-    /// The whole file, already read.
-    Read(rgi_core::bytes::Bytes),
-}
-
-fn text(status: StatusCode, message: &str) -> Response {
-    rgi_gateway::respond::plain(status, message)
-}
-
-fn serve(request: &Request, content: Content, path: &Path, len: u64, modified: SystemTime) -> Result<Response, Error> {
-    let mtime = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let etag = format!("W/\"{len:x}-{:x}\"", mtime.as_nanos());
-    let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime.as_secs()));
-    let headers = request.headers();
-    let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        Some(tags) => tags.split(',').map(str::trim).any(|t| t == "*" || weak_eq(t, &etag)),
-        None => headers
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok())
-            .is_some_and(|since| UNIX_EPOCH + std::time::Duration::from_secs(mtime.as_secs()) <= since),
-    };
-    let mut response = Response::new(Body::empty());
-    let h = response.headers_mut();
-    h.insert(header::ETAG, HeaderValue::try_from(&etag).map_err(Error::new)?);
-    h.insert(header::LAST_MODIFIED, HeaderValue::try_from(&last_modified).map_err(Error::new)?);
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_TYPE, content_type(path));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if not_modified {
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        return Ok(response);
-    }
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| if_range_holds(headers.get(header::IF_RANGE), &etag, &last_modified));
-    match range.map(|r| parse_range(r, len)) {
-        Some(Some(Ok((start, end)))) => {
-            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-            let h = response.headers_mut();
-            h.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::try_from(format!("bytes {start}-{end}/{len}")).map_err(Error::new)?,
-            );
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
-            *response.body_mut() = match content {
-                Content::File(file) => Body::wrap(FileBody::new(file, start, end - start + 1)),
-                Content::Read(bytes) => {
-                    let (start, end) = (usize::try_from(start).unwrap_or(0), usize::try_from(end).unwrap_or(0));
-                    Body::from(bytes.slice(start..=end.min(bytes.len().saturating_sub(1))))
-                }
-            };
-        }
-        Some(Some(Err(()))) => {
-            *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-            let h = response.headers_mut();
-            h.insert(header::CONTENT_RANGE, HeaderValue::try_from(format!("bytes */{len}")).map_err(Error::new)?);
-        }
-        // No Range, or one we serve whole (several ranges, or malformed).
-        _ => {
-            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            *response.body_mut() = match content {
-                Content::File(file) => Body::wrap(FileBody::new(file, 0, len)),
-                Content::Read(bytes) => Body::from(bytes),
-            };
-        }
-    }
-    Ok(response)
-}
-
-fn weak_eq(a: &str, b: &str) -> bool {
-    a.trim_start_matches("W/") == b.trim_start_matches("W/")
-}
-
-fn if_range_holds(if_range: Option<&HeaderValue>, etag: &str, last_modified: &str) -> bool {
-    match if_range.and_then(|v| v.to_str().ok()) {
-        None => true,
-        // Weak tags never satisfy If-Range (RFC 9110 13.1.5): ranges are then ignored.
-        Some(v) if v.starts_with('"') || v.starts_with("W/") => !etag.starts_with("W/") && v == etag,
-        Some(date) => date == last_modified,
-    }
-}
-
-/// One range of `bytes=` against a file of `len` bytes: `Some(Ok((first,
-/// last)))` to serve, `Some(Err(()))` when unsatisfiable, `None` to serve
-/// the whole file (several ranges, or a form not understood).
-fn parse_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
-    let spec = header.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (first, last) = spec.split_once('-')?;
-    let (first, last) = (first.trim(), last.trim());
-    let range = if first.is_empty() {
-        let suffix: u64 = last.parse().ok()?;
-        if suffix == 0 || len == 0 {
-            return Some(Err(()));
-        }
-        (len.saturating_sub(suffix), len - 1)
-    } else {
-        let start: u64 = first.parse().ok()?;
-        let end =
-            if last.is_empty() { len.saturating_sub(1) } else { last.parse::<u64>().ok()?.min(len.saturating_sub(1)) };
-        if !last.is_empty() && last.parse::<u64>().ok()? < start {
-            return None;
-        }
-        if start >= len {
-            return Some(Err(()));
-        }
-        (start, end)
-    };
-    Some(Ok(range))
-}
-
-fn content_type(path: &Path) -> HeaderValue {
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let text = mime.type_() == mime_guess::mime::TEXT
-        || mime.essence_str() == "application/javascript"
-        || mime.essence_str() == "application/json";
-    let value =
-        if text && mime.get_param("charset").is_none() { format!("{mime}; charset=utf-8") } else { mime.to_string() };
-    HeaderValue::try_from(value).unwrap_or(HeaderValue::from_static("application/octet-stream"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_range;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 9))));
-        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 99))));
-        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
-        assert_eq!(parse_range("bytes=95-200", 100), Some(Ok((95, 99))));
-        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
-        assert_eq!(parse_range("bytes=-0", 100), Some(Err(())));
-        assert_eq!(parse_range("bytes=5-1", 100), None);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
-        assert_eq!(parse_range("bytes=x-1", 100), None);
-    }
 }

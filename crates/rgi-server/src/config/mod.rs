@@ -154,6 +154,7 @@ struct MountSection {
     group: Option<String>,
     #[serde(rename = "static")]
     static_dir: Option<PathBuf>,
+    cache: Option<Size>,
 }
 
 /// What a mount serves.
@@ -162,7 +163,12 @@ pub enum MountTarget {
     /// A process group, by name.
     Group(String),
     /// A directory of static files.
-    Static(PathBuf),
+    Static {
+        /// The directory.
+        dir: PathBuf,
+        /// Bytes of small files kept in memory (0: none).
+        cache: usize,
+    },
 }
 
 /// TLS listeners and their certificate.
@@ -354,6 +360,9 @@ impl Config {
 
         let mut mounts = Vec::new();
         for m in &file.mounts {
+            if m.cache.is_some() && m.static_dir.is_none() {
+                return Err(invalid(format!("mount {:?}: `cache` is for `static` mounts", m.prefix)));
+            }
             let target = match (&m.group, &m.static_dir) {
                 (Some(g), None) => {
                     if !file.groups.contains_key(g) {
@@ -361,7 +370,14 @@ impl Config {
                     }
                     MountTarget::Group(g.clone())
                 }
-                (None, Some(dir)) => MountTarget::Static(relative(dir)),
+                (None, Some(dir)) => MountTarget::Static {
+                    dir: relative(dir),
+                    cache: match m.cache {
+                        None => rgi_static::DEFAULT_CACHE_SIZE,
+                        Some(Size(bytes)) => usize::try_from(bytes)
+                            .map_err(|_| invalid(format!("mount {:?}: cache {bytes} is too large", m.prefix)))?,
+                    },
+                },
                 _ => return Err(invalid(format!("mount {:?} needs exactly one of `group` and `static`", m.prefix))),
             };
             rgi_gateway::path::validate_prefix(&m.prefix).map_err(|e| invalid(format!("mount: {e}")))?;

@@ -41,7 +41,7 @@ impl Config {
             }
         }
         for (prefix, target) in &self.mounts {
-            if let MountTarget::Static(dir) = target {
+            if let MountTarget::Static { dir, .. } = target {
                 if !dir.is_dir() {
                     invalid(format!("mount {prefix:?}: static directory {}: no such directory", dir.display()));
                 }

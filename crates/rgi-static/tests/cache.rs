@@ -1,0 +1,136 @@
+//! The small-file cache against real changes on disk: whatever changes a
+//! kept file (a rewrite, a removal, a directory moved above it, a rewrite
+//! racing with reads) is served within moments, and what the cache cannot
+//! watch (hard links, a cache of size 0) is never kept.
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rgi_core::{Application, Body};
+use rgi_static::StaticFiles;
+
+/// How long a change may take to show: inotify delivers in microseconds,
+/// a loaded CI machine may hold the watcher thread for a while.
+const NOTICED_WITHIN: Duration = Duration::from_secs(10);
+
+fn get(app: &StaticFiles, uri: &str) -> (u16, Vec<u8>) {
+    let (status, body) = try_get(app, uri);
+    (status, body.unwrap())
+}
+
+/// The status, and the body unless it failed: a file rewritten in place
+/// while it is read ends short of its announced length.
+fn try_get(app: &StaticFiles, uri: &str) -> (u16, Result<Vec<u8>, rgi_core::Error>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let request =
+            rgi_gateway::testing::RequestBuilder::new().uri(uri).mount("/static").body(Body::empty()).unwrap();
+        let response = app.call(request).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.into_body().collect(1 << 20).await.map(|b| b.to_vec()))
+    })
+}
+
+/// Waits for `uri` to answer `status` with `body` (any body for a 404),
+/// failing after [`NOTICED_WITHIN`].
+fn served_soon(app: &StaticFiles, uri: &str, (want_status, want_body): (u16, &[u8])) {
+    let deadline = Instant::now() + NOTICED_WITHIN;
+    loop {
+        let (status, body) = get(app, uri);
+        if status == want_status && (status == 404 || body == want_body) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{uri} still answers {status} {:?}", String::from_utf8_lossy(&body));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn public(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("public");
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::write(root.join("a.txt"), "first").unwrap();
+    std::fs::write(root.join("docs/index.html"), "<h1>one</h1>").unwrap();
+    root
+}
+
+#[test]
+fn a_rewritten_or_removed_file_is_served_as_it_now_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = public(dir.path());
+    let files = StaticFiles::new(&root).unwrap();
+    assert_eq!(get(&files, "/static/a.txt"), (200, b"first".to_vec()));
+    assert_eq!(get(&files, "/static/a.txt"), (200, b"first".to_vec()), "a hit");
+
+    std::fs::write(root.join("a.txt"), "second, longer").unwrap();
+    served_soon(&files, "/static/a.txt", (200, b"second, longer"));
+    // The same length: only the bytes and the time differ.
+    std::fs::write(root.join("a.txt"), "third, longer!").unwrap();
+    served_soon(&files, "/static/a.txt", (200, b"third, longer!"));
+    // Replaced by a rename, as deploy tools do.
+    std::fs::write(dir.path().join("new"), "fourth").unwrap();
+    std::fs::rename(dir.path().join("new"), root.join("a.txt")).unwrap();
+    served_soon(&files, "/static/a.txt", (200, b"fourth"));
+
+    std::fs::remove_file(root.join("a.txt")).unwrap();
+    served_soon(&files, "/static/a.txt", (404, b""));
+}
+
+#[test]
+fn a_directory_moved_above_a_kept_file_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = public(dir.path());
+    let files = StaticFiles::new(&root).unwrap();
+    assert_eq!(get(&files, "/static/docs/").1, b"<h1>one</h1>");
+
+    std::fs::rename(root.join("docs"), root.join("old")).unwrap();
+    served_soon(&files, "/static/docs/", (404, b""));
+    std::fs::create_dir(root.join("docs")).unwrap();
+    std::fs::write(root.join("docs/index.html"), "<h1>two</h1>").unwrap();
+    served_soon(&files, "/static/docs/", (200, b"<h1>two</h1>"));
+    assert_eq!(get(&files, "/static/old/").1, b"<h1>one</h1>");
+    // The index is kept under the address with the slash only.
+    assert_eq!(get(&files, "/static/docs").0, 301);
+}
+
+#[test]
+fn rewrites_racing_with_reads_end_with_the_last_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = public(dir.path());
+    let files = StaticFiles::new(&root).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (status, _) = try_get(&files, "/static/a.txt");
+                    assert_eq!(status, 200);
+                }
+            });
+        }
+        for version in 0..300 {
+            std::fs::write(root.join("a.txt"), format!("version {version}")).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    served_soon(&files, "/static/a.txt", (200, b"version 299"));
+}
+
+#[test]
+fn files_the_cache_cannot_watch_are_read_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = public(dir.path());
+    // A change made through a link outside the root reaches no watched
+    // directory: such a file is never kept.
+    std::fs::hard_link(root.join("a.txt"), dir.path().join("outside-link")).unwrap();
+    let files = StaticFiles::new(&root).unwrap();
+    assert_eq!(get(&files, "/static/a.txt").1, b"first");
+    std::fs::write(dir.path().join("outside-link"), "changed outside").unwrap();
+    assert_eq!(get(&files, "/static/a.txt").1, b"changed outside");
+
+    // Size 0: nothing is kept, every change shows at once.
+    let uncached = StaticFiles::new(&root).unwrap().cache_size(0);
+    assert_eq!(get(&uncached, "/static/docs/").1, b"<h1>one</h1>");
+    std::fs::write(root.join("docs/index.html"), "<h1>now</h1>").unwrap();
+    assert_eq!(get(&uncached, "/static/docs/").1, b"<h1>now</h1>");
+}

@@ -1,12 +1,14 @@
 //! Answers as STDOUT records: a CGI response head, then the body.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::FutureExt;
 use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode};
 use http_body::Body as _;
-use rgi_core::Response;
-use rgi_fastcgi::{encode_empty, encode_end_request, encode_stream, ProtocolStatus, RecordType};
+use rgi_core::{Body, Response};
+use rgi_fastcgi::{
+    encode_empty, encode_end_request, encode_stream, encode_stream_with, ProtocolStatus, RecordType, MAX_CONTENT,
+};
 
 use super::stream::{write, Writer};
 
@@ -45,43 +47,52 @@ fn bodiless(status: StatusCode) -> bool {
 }
 
 /// Writes the response as request `id`'s STDOUT and ends the request.
-/// Whatever frames are ready go out in one write: a small response is one
-/// write of head, body and END_REQUEST. `Err` means the body failed after
-/// the head was sent; the connection must end (BODY-6, ERR-3).
+/// Whatever frames are ready go out in one write, packed into records as
+/// full as they allow: a small response is one write of head, body and
+/// END_REQUEST, and a body of many small frames (a stream of lines) costs
+/// the front one record per 64 KiB, not one per frame. `Err` means the
+/// body failed after the head was sent; the connection must end (BODY-6,
+/// ERR-3).
 pub(crate) async fn send(id: u16, response: Response, method: &Method, writer: &Writer) -> Result<(), ()> {
     let mut stdout = BytesMut::with_capacity(256);
     head(&response, &mut stdout);
     let mut out = BytesMut::with_capacity(stdout.len() + 64);
     encode_stream(&mut out, RecordType::Stdout, id, &stdout);
     let mut body = response.into_body();
+    let mut held = None;
     loop {
-        // A frame that is ready now joins the buffer; one that is not
-        // flushes what is there and is then awaited.
-        let next = match body.frame().now_or_never() {
-            Some(next) => next,
-            None => {
+        let step = match pack(&mut body, id, &mut out, &mut held) {
+            // Nothing more is ready: what is there goes out while the
+            // next frame is awaited.
+            Step::Pending => {
                 if !out.is_empty() {
                     write(writer, &out).await.map_err(|_| ())?;
                     out.clear();
                 }
-                body.frame().await
-            }
-        };
-        match next {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    encode_stream(&mut out, RecordType::Stdout, id, data);
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        // Trailers cannot travel over FastCGI: dropped (BODY-8).
+                        if let Ok(data) = frame.into_data() {
+                            encode_stream(&mut out, RecordType::Stdout, id, &data);
+                        }
+                        Step::More
+                    }
+                    Some(Err(err)) => Step::Failed(err),
+                    None => Step::End,
                 }
-                // Trailers cannot travel over FastCGI: dropped (BODY-8).
             }
-            Some(Err(err)) => {
+            step => step,
+        };
+        match step {
+            Step::More | Step::Pending => {}
+            Step::End => break,
+            Step::Failed(err) => {
                 tracing::error!(%method, error = %rgi_gateway::respond::Report(&err), "response body failed after the head was sent");
                 if !out.is_empty() {
                     let _ = write(writer, &out).await;
                 }
                 return Err(());
             }
-            None => break,
         }
         if out.len() >= FLUSH_AT {
             write(writer, &out).await.map_err(|_| ())?;
@@ -91,4 +102,93 @@ pub(crate) async fn send(id: u16, response: Response, method: &Method, writer: &
     encode_empty(&mut out, RecordType::Stdout, id);
     encode_end_request(&mut out, id, 0, ProtocolStatus::RequestComplete);
     write(writer, &out).await.map_err(|_| ())
+}
+
+/// Where packing the ready frames stopped.
+enum Step {
+    /// A record is full: more may be ready.
+    More,
+    /// No frame is ready now.
+    Pending,
+    End,
+    Failed(rgi_core::Error),
+}
+
+/// Appends the frames ready now to `out` as one STDOUT record. A frame
+/// that does not fit what is left of the record is `held` for the next
+/// one (one larger than any record gets records of its own).
+fn pack(body: &mut Body, id: u16, out: &mut BytesMut, held: &mut Option<Bytes>) -> Step {
+    if let Some(data) = held.take_if(|data| data.len() > MAX_CONTENT) {
+        encode_stream(out, RecordType::Stdout, id, &data);
+    }
+    let mut step = Step::More;
+    encode_stream_with(out, RecordType::Stdout, id, |record| {
+        let start = record.len();
+        if let Some(data) = held.take() {
+            record.put_slice(&data);
+        }
+        step = loop {
+            let data = match body.frame().now_or_never() {
+                None => break Step::Pending,
+                Some(None) => break Step::End,
+                Some(Some(Err(err))) => break Step::Failed(err),
+                // Trailers cannot travel over FastCGI: dropped (BODY-8).
+                Some(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue,
+                },
+            };
+            if record.len() - start + data.len() > MAX_CONTENT {
+                *held = Some(data);
+                break Step::More;
+            }
+            record.put_slice(&data);
+        };
+    });
+    step
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rgi_fastcgi::{Decoder, Record};
+
+    /// The STDOUT records `out` holds, as their lengths, and all their data.
+    fn records(mut out: BytesMut) -> (Vec<usize>, Vec<u8>) {
+        let (mut lengths, mut data) = (Vec::new(), Vec::new());
+        while let Some(record) = Decoder::new().decode(&mut out).expect("well-formed records") {
+            let Record::Stdout { id: 7, data: chunk } = record else { panic!("not request 7's STDOUT: {record:?}") };
+            lengths.push(chunk.len());
+            data.extend_from_slice(&chunk);
+        }
+        (lengths, data)
+    }
+
+    #[test]
+    fn ready_frames_are_packed_into_full_records() {
+        let line: Vec<u8> = (0..1024).map(|i| (i % 251) as u8).collect();
+        let lines = (0..200).map(|_| Ok::<_, std::io::Error>(line.clone()));
+        let mut body = Body::from_stream(futures_util::stream::iter(lines.collect::<Vec<_>>()));
+        let (mut out, mut held) = (BytesMut::new(), None);
+        while let Step::More = pack(&mut body, 7, &mut out, &mut held) {}
+        let (lengths, data) = records(out);
+        assert_eq!(lengths, [63 * 1024, 63 * 1024, 63 * 1024, 11 * 1024], "as full as whole frames allow");
+        assert_eq!(data, line.repeat(200));
+    }
+
+    #[test]
+    fn a_frame_larger_than_a_record_is_split() {
+        let big = vec![9u8; 200_000];
+        let frames = vec![Ok::<_, std::io::Error>(vec![1u8; 10]), Ok(big.clone()), Ok(vec![2u8; 10])];
+        let mut body = Body::from_stream(futures_util::stream::iter(frames));
+        let (mut out, mut held) = (BytesMut::new(), None);
+        let mut steps = 0;
+        while let Step::More = pack(&mut body, 7, &mut out, &mut held) {
+            steps += 1;
+            assert!(steps < 10, "no progress");
+        }
+        let (lengths, data) = records(out);
+        assert!(lengths.iter().all(|&n| n <= MAX_CONTENT), "{lengths:?}");
+        assert_eq!(data, [vec![1u8; 10], big, vec![2u8; 10]].concat());
+    }
 }

@@ -96,7 +96,10 @@ http {
     keepalive_requests 1000000;
     client_body_temp_path $RUN/nginx-static/tmp;
     server {
-        listen 127.0.0.1:$port;
+        # reuseport: the kernel spreads connections over both workers;
+        # without it one worker may get most of wrk's 32 and nginx's
+        # figure swings between about 70,000 and 128,000 req/s.
+        listen 127.0.0.1:$port reuseport;
         location /static/ { alias $www/; }
     }
 }

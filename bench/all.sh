@@ -3,7 +3,7 @@
 # performance v2). Each section measures its rows in alternating order,
 # with the ratio against the section's baseline measured in the same run.
 #
-#   bash bench/all.sh            # about 8 minutes on 2 cores (defaults)
+#   bash bench/all.sh            # about 4 minutes on 2 cores (defaults)
 #
 # Sections (baseline first):
 #   hello               hyper, rgi-embedded, rgi-server (-> 2 hello daemons,

@@ -5,9 +5,11 @@
 //! `notify`) that its file or a directory above it changed, not when a
 //! timer runs out: a hit is never staler than that word's delivery, a few
 //! microseconds. A file is cached only once watches are in place on every
-//! directory from the root down to it, and only if no change arrived
-//! between setting them and reading the file (the generation check), so no
-//! change can slip between the read and the watch.
+//! directory from the root down to it, and only if no change at all was
+//! reported between the start of its lookup and its read (the generation
+//! check), so no change can slip between the read and the watch. A
+//! directory reported removed or moved is watched afresh when a file is
+//! next cached under its path.
 //!
 //! Only files reached without a symbolic link are cached: a link's target
 //! may lie in a directory nobody watches.
@@ -63,15 +65,16 @@ struct Entries {
     bytes: usize,
     /// Bumped by every change the watcher reports.
     generation: u64,
+    /// The directories watched. One the watcher reports changed (removed,
+    /// moved, or its attributes) leaves the set, so that whatever
+    /// directory has that path next is watched afresh.
+    watched: HashSet<PathBuf>,
 }
 
 enum Watch {
     /// No watcher yet: made with the first file worth caching.
     NotYet,
-    Watching {
-        watcher: notify::RecommendedWatcher,
-        dirs: HashSet<PathBuf>,
-    },
+    Watching(notify::RecommendedWatcher),
     /// The platform gave no watcher, or it failed: nothing is cached.
     Off,
 }
@@ -107,37 +110,46 @@ impl Cache {
         if self.capacity == 0 || usize::try_from(len).ok()? > self.capacity {
             return None;
         }
+        // Taken first: a change reported from here on, to the file or to a
+        // directory found watched below, keeps this read out of the cache.
+        let generation = self.entries.read().unwrap_or_else(PoisonError::into_inner).generation;
         let mut watch = self.watch.lock().unwrap_or_else(PoisonError::into_inner);
         if matches!(*watch, Watch::NotYet) {
             *watch = match self.watcher() {
-                Ok(watcher) => Watch::Watching { watcher, dirs: HashSet::new() },
+                Ok(watcher) => Watch::Watching(watcher),
                 Err(e) => {
                     tracing::warn!(error = %e, "static files are served uncached: no file watcher");
                     Watch::Off
                 }
             };
         }
-        let Watch::Watching { watcher, dirs } = &mut *watch else { return None };
-        let mut dir = root.to_path_buf();
+        let Watch::Watching(watcher) = &mut *watch else { return None };
         let below = file.parent()?.strip_prefix(root).ok()?;
+        let mut dir = root.to_path_buf();
         for step in std::iter::once(None).chain(below.components().map(Some)) {
             if let Some(step) = step {
                 dir.push(step);
             }
-            if dirs.contains(&dir) {
-                continue;
+            {
+                let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+                if entries.watched.contains(&dir) {
+                    continue;
+                }
+                if entries.watched.len() >= MAX_WATCHED {
+                    return None;
+                }
+                // In the set before the watch is made: a removal reported
+                // as soon as it is made takes it out again.
+                entries.watched.insert(dir.clone());
             }
-            if dirs.len() >= MAX_WATCHED {
-                return None;
-            }
+            // Not under the entries' lock: the watcher's thread takes it to
+            // report changes, and `watch` waits for that thread.
             if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
                 tracing::debug!(dir = %dir.display(), error = %e, "not caching files here: no watch");
+                self.entries.write().unwrap_or_else(PoisonError::into_inner).watched.remove(&dir);
                 return None;
             }
-            dirs.insert(dir.clone());
         }
-        // Read after the watches are in place: a change from here on bumps it.
-        let generation = self.entries.read().unwrap_or_else(PoisonError::into_inner).generation;
         Some(Ticket { generation })
     }
 
@@ -182,6 +194,7 @@ fn on_event(entries: &RwLock<Entries>, event: notify::Result<notify::Event>) {
             entries.generation += 1;
             for changed in &event.paths {
                 forget_under(&mut entries, changed);
+                entries.watched.retain(|dir| !dir.starts_with(changed));
             }
         }
         // Events were lost (the queue overflowed) or the watcher failed:
@@ -190,6 +203,7 @@ fn on_event(entries: &RwLock<Entries>, event: notify::Result<notify::Event>) {
             entries.generation += 1;
             entries.files.clear();
             entries.bytes = 0;
+            entries.watched.clear();
         }
     }
 }

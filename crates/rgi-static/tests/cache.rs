@@ -77,7 +77,7 @@ fn a_rewritten_or_removed_file_is_served_as_it_now_is() {
 }
 
 #[test]
-fn a_directory_moved_above_a_kept_file_is_noticed() {
+fn directories_moved_or_removed_above_kept_files_are_noticed() {
     let dir = tempfile::tempdir().unwrap();
     let root = public(dir.path());
     let files = StaticFiles::new(&root).unwrap();
@@ -88,6 +88,17 @@ fn a_directory_moved_above_a_kept_file_is_noticed() {
     std::fs::create_dir(root.join("docs")).unwrap();
     std::fs::write(root.join("docs/index.html"), "<h1>two</h1>").unwrap();
     served_soon(&files, "/static/docs/", (200, b"<h1>two</h1>"));
+    // The new directory is watched in its turn.
+    std::fs::write(root.join("docs/index.html"), "<h1>three</h1>").unwrap();
+    served_soon(&files, "/static/docs/", (200, b"<h1>three</h1>"));
+    // So is one made where a removed one was.
+    std::fs::remove_dir_all(root.join("docs")).unwrap();
+    served_soon(&files, "/static/docs/", (404, b""));
+    std::fs::create_dir(root.join("docs")).unwrap();
+    std::fs::write(root.join("docs/index.html"), "<h1>four</h1>").unwrap();
+    served_soon(&files, "/static/docs/", (200, b"<h1>four</h1>"));
+    std::fs::write(root.join("docs/index.html"), "<h1>five</h1>").unwrap();
+    served_soon(&files, "/static/docs/", (200, b"<h1>five</h1>"));
     assert_eq!(get(&files, "/static/old/").1, b"<h1>one</h1>");
     // The index is kept under the address with the slash only.
     assert_eq!(get(&files, "/static/docs").0, 301);

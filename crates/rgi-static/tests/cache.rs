@@ -145,3 +145,54 @@ fn files_the_cache_cannot_watch_are_read_every_time() {
     std::fs::write(root.join("docs/index.html"), "<h1>now</h1>").unwrap();
     assert_eq!(get(&uncached, "/static/docs/").1, b"<h1>now</h1>");
 }
+
+#[test]
+fn a_kept_file_replaced_by_a_link_out_of_the_root_never_leaks() {
+    // DMN-12 holds across the cache: the link is noticed, then refused.
+    let dir = tempfile::tempdir().unwrap();
+    let root = public(dir.path());
+    std::fs::write(dir.path().join("secret.txt"), "outside the root").unwrap();
+    let files = StaticFiles::new(&root).unwrap();
+    assert_eq!(get(&files, "/static/a.txt"), (200, b"first".to_vec()));
+    std::fs::remove_file(root.join("a.txt")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("a.txt")).unwrap();
+    let deadline = Instant::now() + NOTICED_WITHIN;
+    loop {
+        let (status, body) = get(&files, "/static/a.txt");
+        assert!(!String::from_utf8_lossy(&body).contains("outside"), "the link's target leaked");
+        if status == 404 {
+            break;
+        }
+        assert_eq!(body, b"first", "only the old copy may show until the change is noticed");
+        assert!(Instant::now() < deadline, "the link never replaced the kept file");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // And stays refused: a link is never kept.
+    assert_eq!(get(&files, "/static/a.txt").0, 404);
+}
+
+#[test]
+fn past_its_limits_the_cache_serves_correctly_uncached() {
+    // More directories than one mount watches (1,024), and more bytes than
+    // the cache holds: every file is still served as it is on disk.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("public");
+    for i in 0..1100 {
+        std::fs::create_dir_all(root.join(format!("d{i}"))).unwrap();
+        std::fs::write(root.join(format!("d{i}/f.txt")), format!("file {i} {}", "x".repeat(900))).unwrap();
+    }
+    let files = StaticFiles::new(&root).unwrap().cache_size(64 * 1024);
+    for round in 0..2 {
+        for i in 0..1100 {
+            let (status, body) = get(&files, &format!("/static/d{i}/f.txt"));
+            assert_eq!(status, 200);
+            assert!(body.starts_with(format!("file {i} ").as_bytes()), "round {round}, file {i}");
+        }
+    }
+    // Unwatched (past the limit): a change shows at once.
+    std::fs::write(root.join("d1099/f.txt"), "changed").unwrap();
+    assert_eq!(get(&files, "/static/d1099/f.txt").1, b"changed");
+    // Watched: within moments.
+    std::fs::write(root.join("d5/f.txt"), "changed too").unwrap();
+    served_soon(&files, "/static/d5/f.txt", (200, b"changed too"));
+}

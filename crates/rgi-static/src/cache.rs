@@ -156,19 +156,15 @@ impl Cache {
     /// Keeps `file` for `key` unless a change arrived since `ticket` was
     /// granted; makes room by dropping other entries.
     pub(crate) fn insert(&self, key: Key, ticket: Ticket, file: Arc<Cached>) {
-        let size = file.bytes.len();
+        let size = cost(&key, &file);
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if entries.generation != ticket.generation || size > self.capacity {
             return;
         }
-        if let Some(old) = entries.files.remove(&key) {
-            entries.bytes -= old.bytes.len();
-        }
+        entries.remove(&key);
         while entries.bytes + size > self.capacity {
             let Some(victim) = entries.files.keys().next().cloned() else { break };
-            if let Some(old) = entries.files.remove(&victim) {
-                entries.bytes -= old.bytes.len();
-            }
+            entries.remove(&victim);
         }
         entries.bytes += size;
         entries.files.insert(key, file);
@@ -222,8 +218,22 @@ fn forget_under(entries: &mut Entries, changed: &Path) {
         .map(|(key, _)| key.clone())
         .collect();
     for key in gone {
-        if let Some(old) = entries.files.remove(&key) {
-            entries.bytes -= old.bytes.len();
+        entries.remove(&key);
+    }
+}
+
+/// What an entry holds in memory, as the capacity counts it: the file's
+/// bytes, its two paths and the rest of the entry, so that a cache of
+/// many tiny files stays within its size too.
+fn cost(key: &Key, cached: &Cached) -> usize {
+    const ENTRY: usize = 256;
+    cached.bytes.len() + key.path.as_os_str().len() + cached.file.as_os_str().len() + ENTRY
+}
+
+impl Entries {
+    fn remove(&mut self, key: &Key) {
+        if let Some(old) = self.files.remove(key) {
+            self.bytes -= cost(key, &old);
         }
     }
 }
@@ -286,16 +296,21 @@ mod tests {
     #[test]
     fn the_capacity_holds() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let cache = Cache::new(10);
+        // Room for two and a half entries like these, overhead included.
+        let each = cost(&key(&dir.path().join("a")), &cached(&dir.path().join("a"), b"four"));
+        let cache = Cache::new(each * 5 / 2);
         for name in ["a", "b", "c"] {
             let file = dir.path().join(name);
             let ticket = cache.prepare(dir.path(), &file, 4).expect("watches");
             cache.insert(key(&file), ticket, cached(&file, b"four"));
         }
         let entries = cache.entries.read().expect("entries");
-        assert_eq!((entries.files.len(), entries.bytes), (2, 8));
+        assert_eq!((entries.files.len(), entries.bytes), (2, 2 * each));
         drop(entries);
-        assert!(cache.prepare(dir.path(), &dir.path().join("big"), 11).is_none(), "larger than the whole cache");
+        assert!(
+            cache.prepare(dir.path(), &dir.path().join("big"), (each * 3) as u64).is_none(),
+            "larger than the whole cache"
+        );
         assert!(Cache::new(0).prepare(dir.path(), &dir.path().join("a"), 1).is_none(), "size 0 keeps nothing");
     }
 }

@@ -3,7 +3,7 @@
 # performance v2). Each section measures its rows in alternating order,
 # with the ratio against the section's baseline measured in the same run.
 #
-#   bash bench/all.sh            # about 4 minutes on 2 cores (defaults)
+#   bash bench/all.sh            # about 6 minutes on 2 cores (defaults)
 #
 # Sections (baseline first):
 #   hello               hyper, rgi-embedded, rgi-server (-> 2 hello daemons,
@@ -24,12 +24,14 @@
 #                       1 hello daemon with fastcgi_keep_conn (php-fpm row
 #                       skipped without php-fpm: apt-get install php-fpm)
 #
-# Env: DURATION [5] seconds per run, PASSES [2], WARMUP [1] seconds,
+# Env: DURATION [5] seconds per run, PASSES [3], WARMUP [1] seconds,
 #      SKIP_BUILD [unset], KEEP_RESULTS [unset].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
-PASSES=${PASSES:-2}
+# Three passes: this kind of machine varies 10-30% from run to run, and
+# two passes let one slow one move a ratio by half that.
+PASSES=${PASSES:-3}
 WARMUP=${WARMUP:-1}
 source bench/lib.sh
 [[ -x /usr/sbin/nginx ]] || { echo "nginx not found: apt-get install nginx-light" >&2; exit 1; }

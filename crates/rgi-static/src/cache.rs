@@ -211,15 +211,14 @@ fn is_read(kind: &EventKind) -> bool {
 /// Drops every entry at or under `changed`: a file, or a directory that
 /// was moved or removed with everything in it.
 fn forget_under(entries: &mut Entries, changed: &Path) {
-    let gone: Vec<Key> = entries
-        .files
-        .iter()
-        .filter(|(_, cached)| cached.file.starts_with(changed))
-        .map(|(key, _)| key.clone())
-        .collect();
-    for key in gone {
-        entries.remove(&key);
-    }
+    let Entries { files, bytes, .. } = entries;
+    files.retain(|key, cached| {
+        let keep = !cached.file.starts_with(changed);
+        if !keep {
+            *bytes -= cost(key, cached);
+        }
+        keep
+    });
 }
 
 /// What an entry holds in memory, as the capacity counts it: the file's
@@ -244,7 +243,7 @@ mod tests {
     use notify::event::{DataChange, ModifyKind};
 
     fn cached(file: &Path, bytes: &'static [u8]) -> Arc<Cached> {
-        let meta = Meta::new(file, bytes.len() as u64, std::time::UNIX_EPOCH);
+        let meta = Meta::new(file, bytes.len() as u64, std::time::UNIX_EPOCH).expect("valid header values");
         Arc::new(Cached { bytes: Bytes::from_static(bytes), meta, file: file.to_path_buf() })
     }
 

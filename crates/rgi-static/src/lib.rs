@@ -150,33 +150,36 @@ fn find(root: &Path, index: Option<&str>, path: &Path, has_slash: bool) -> Found
     }
 }
 
-/// A found file, as the blocking pool hands it back: open, with its
-/// metadata, and all of it when it is small and wanted whole.
-struct Opened {
-    file: std::fs::File,
-    meta: Meta,
-    small: Option<Arc<Cached>>,
+/// A found file, as the blocking pool hands it back.
+enum Opened {
+    /// All of it, read (and kept, when it may be): small, and wanted whole.
+    Read(Arc<Cached>),
+    /// Open, to be read as the body is sent.
+    File(std::fs::File, Meta),
+    /// Not served: why.
+    Not(Found),
 }
 
 impl StaticFiles {
     /// Finds, opens and (if small) reads the file `key` names, keeping it
     /// in the cache when it may be kept. Blocks: runs on the blocking pool.
-    fn open(&self, key: &Key, whole: bool) -> Result<Result<Opened, Found>, std::io::Error> {
+    fn open(&self, key: &Key, whole: bool) -> std::io::Result<Opened> {
         let found = find(&self.root, self.index.as_deref(), &key.path, key.slash);
-        let Found::File { mut file, real, linkless } = found else { return Ok(Err(found)) };
+        let Found::File { mut file, real, linkless } = found else { return Ok(Opened::Not(found)) };
         let stat = file.metadata()?;
-        let meta = Meta::new(&real, stat.len(), stat.modified().unwrap_or(UNIX_EPOCH));
+        let meta =
+            Meta::new(&real, stat.len(), stat.modified().unwrap_or(UNIX_EPOCH)).map_err(std::io::Error::other)?;
         if !whole || stat.len() > READ_AT_ONCE {
-            return Ok(Ok(Opened { file, meta, small: None }));
+            return Ok(Opened::File(file, meta));
         }
         // Watches go up before the read, so a change during it is seen.
         let ticket = (linkless && single_link(&stat)).then(|| self.cache.prepare(&self.root, &real, stat.len()));
-        let Some(bytes) = read_small(&mut file, stat.len()) else { return Ok(Ok(Opened { file, meta, small: None })) };
-        let cached = Arc::new(Cached { bytes, meta: meta.clone(), file: real });
+        let Some(bytes) = read_small(&mut file, stat.len()) else { return Ok(Opened::File(file, meta)) };
+        let cached = Arc::new(Cached { bytes, meta, file: real });
         if let Some(Some(ticket)) = ticket {
             self.cache.insert(key.clone(), ticket, Arc::clone(&cached));
         }
-        Ok(Ok(Opened { file, meta, small: Some(cached) }))
+        Ok(Opened::Read(cached))
     }
 }
 
@@ -210,11 +213,9 @@ impl Application for StaticFiles {
         let this = self.clone();
         let opened = tokio::task::spawn_blocking(move || this.open(&key, whole)).await.map_err(Error::new)?;
         match opened.map_err(Error::new)? {
-            Ok(Opened { small: Some(cached), .. }) => {
-                serve(&request, Content::Read(cached.bytes.clone()), &cached.meta)
-            }
-            Ok(Opened { file, meta, small: None }) => serve(&request, Content::File(file), &meta),
-            Err(Found::SlashRedirect) => {
+            Opened::Read(cached) => serve(&request, Content::Read(cached.bytes.clone()), &cached.meta),
+            Opened::File(file, meta) => serve(&request, Content::File(file), &meta),
+            Opened::Not(Found::SlashRedirect) => {
                 let env = request.environ();
                 let mut location = format!("{}{}/", env.raw_script_name(), env.raw_path_info());
                 if !env.query_string().is_empty() {
@@ -224,12 +225,12 @@ impl Application for StaticFiles {
                 r.headers_mut().insert(header::LOCATION, HeaderValue::try_from(location).map_err(Error::new)?);
                 Ok(r)
             }
-            Err(Found::Outside) => {
+            Opened::Not(Found::Outside) => {
                 tracing::warn!(path = %request.environ().raw_path_info(), "static file request leads outside its root");
                 Ok(text(StatusCode::NOT_FOUND, "no such file"))
             }
-            Err(Found::Forbidden) => Ok(text(StatusCode::FORBIDDEN, "not readable")),
-            Err(_) => Ok(text(StatusCode::NOT_FOUND, "no such file")),
+            Opened::Not(Found::Forbidden) => Ok(text(StatusCode::FORBIDDEN, "not readable")),
+            Opened::Not(_) => Ok(text(StatusCode::NOT_FOUND, "no such file")),
         }
     }
 }

@@ -4,31 +4,32 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::header::HeaderValue;
+use http::header::{HeaderValue, InvalidHeaderValue};
 
-/// A file's length, validators and type.
+/// A file's length, validators and type, the validators as the header
+/// values they go out as.
 #[derive(Debug, Clone)]
 pub(crate) struct Meta {
     pub(crate) len: u64,
     /// Weak: length and modification time, to the nanosecond.
-    pub(crate) etag: String,
-    pub(crate) last_modified: String,
+    pub(crate) etag: HeaderValue,
+    pub(crate) last_modified: HeaderValue,
     /// `Last-Modified` as a time, to the second as the header has it.
     pub(crate) modified: SystemTime,
     pub(crate) content_type: HeaderValue,
 }
 
 impl Meta {
-    pub(crate) fn new(path: &Path, len: u64, modified: SystemTime) -> Self {
+    pub(crate) fn new(path: &Path, len: u64, modified: SystemTime) -> Result<Self, InvalidHeaderValue> {
         let mtime = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
         let modified = UNIX_EPOCH + Duration::from_secs(mtime.as_secs());
-        Self {
+        Ok(Self {
             len,
-            etag: format!("W/\"{len:x}-{:x}\"", mtime.as_nanos()),
-            last_modified: httpdate::fmt_http_date(modified),
+            etag: HeaderValue::try_from(format!("W/\"{len:x}-{:x}\"", mtime.as_nanos()))?,
+            last_modified: HeaderValue::try_from(httpdate::fmt_http_date(modified))?,
             modified,
             content_type: content_type(path),
-        }
+        })
     }
 }
 

@@ -24,7 +24,10 @@ pub(crate) fn text(status: StatusCode, message: &str) -> Response {
 /// The response to a GET or HEAD of a found file: `304`, `206`, `416` or
 /// `200`, by the request's conditions and range.
 pub(crate) fn serve(request: &Request, content: Content, meta: &Meta) -> Result<Response, Error> {
-    let (len, etag, last_modified) = (meta.len, &meta.etag, &meta.last_modified);
+    let len = meta.len;
+    // Both are visible ASCII, as they were made.
+    let etag = meta.etag.to_str().unwrap_or_default();
+    let last_modified = meta.last_modified.to_str().unwrap_or_default();
     let headers = request.headers();
     let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         Some(tags) => tags.split(',').map(str::trim).any(|t| t == "*" || weak_eq(t, etag)),
@@ -35,8 +38,8 @@ pub(crate) fn serve(request: &Request, content: Content, meta: &Meta) -> Result<
     };
     let mut response = Response::new(Body::empty());
     let h = response.headers_mut();
-    h.insert(header::ETAG, HeaderValue::try_from(etag).map_err(Error::new)?);
-    h.insert(header::LAST_MODIFIED, HeaderValue::try_from(last_modified).map_err(Error::new)?);
+    h.insert(header::ETAG, meta.etag.clone());
+    h.insert(header::LAST_MODIFIED, meta.last_modified.clone());
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_TYPE, meta.content_type.clone());
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

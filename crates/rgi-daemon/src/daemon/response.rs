@@ -71,10 +71,10 @@ pub(crate) async fn send(id: u16, response: Response, method: &Method, writer: &
                 }
                 match body.frame().await {
                     Some(Ok(frame)) => {
-                        // Trailers cannot travel over FastCGI: dropped (BODY-8).
-                        if let Ok(data) = frame.into_data() {
-                            encode_stream(&mut out, RecordType::Stdout, id, &data);
-                        }
+                        // It opens the next record (`pack` left nothing
+                        // held). Trailers cannot travel over FastCGI:
+                        // dropped (BODY-8).
+                        held = frame.into_data().ok();
                         Step::More
                     }
                     Some(Err(err)) => Step::Failed(err),

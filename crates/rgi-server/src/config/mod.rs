@@ -360,10 +360,10 @@ impl Config {
 
         let mut mounts = Vec::new();
         for m in &file.mounts {
-            if m.cache.is_some() && m.static_dir.is_none() {
-                return Err(invalid(format!("mount {:?}: `cache` is for `static` mounts", m.prefix)));
-            }
             let target = match (&m.group, &m.static_dir) {
+                (Some(_), None) if m.cache.is_some() => {
+                    return Err(invalid(format!("mount {:?}: `cache` is for `static` mounts", m.prefix)));
+                }
                 (Some(g), None) => {
                     if !file.groups.contains_key(g) {
                         return Err(invalid(format!("mount {:?} names group {g:?}, which is not defined", m.prefix)));

@@ -55,16 +55,7 @@ chmod -R a+rX "$www"
 start_server hyper "$bin/hyper-hello" "$(free_port)"
 port=$(free_port)
 RGI_BIND=127.0.0.1:$port RGI_LOG=warn start_server rgi-embedded "$bin/hello" "$port"
-cat >"$RUN/rgi-server.toml" <<EOF
-[groups.hello]
-command = ["$bin/hello"]
-processes = 2
-threads = 1
-
-[[mounts]]
-prefix = "/"
-group = "hello"
-EOF
+hello_group "$bin" >"$RUN/rgi-server.toml"
 port=$(free_port)
 RGI_LOG=warn start_cmd rgi-server "$port" "$bin/rgi-server" --config "$RUN/rgi-server.toml" --listen "127.0.0.1:$port"
 

@@ -27,7 +27,6 @@ BENCH_PATH=/api/products
 BENCH_READY=Teapot
 source bench/lib.sh
 [[ -n ${SKIP_BUILD:-} ]] || cargo build --profile bench-release --quiet -p shop -p rgi-server
-ROOT=$PWD
 RUN=$RESULTS/run
 mkdir -p "$RUN"
 trap stop_servers EXIT

@@ -41,15 +41,7 @@ port=$(free_port)
 RGI_BIND=127.0.0.1:$port RGI_LOG=warn start_server rgi-embedded target/bench-release/hello "$port"
 
 # The group both rgi-server rows serve.
-hello_group="[groups.hello]
-command = [\"$ROOT/target/bench-release/hello\"]
-processes = 2
-threads = 1
-
-[[mounts]]
-prefix = \"/\"
-group = \"hello\""
-printf '%s\n' "$hello_group" >"$RUN/rgi-server.toml"
+hello_group "$ROOT/target/bench-release" >"$RUN/rgi-server.toml"
 port=$(free_port)
 RGI_LOG=warn start_cmd rgi-server "$port" target/bench-release/rgi-server --config "$RUN/rgi-server.toml" --listen "127.0.0.1:$port"
 
@@ -62,7 +54,7 @@ tls-cert = "$ROOT/examples/tls/cert.pem"
 tls-key = "$ROOT/examples/tls/key.pem"
 tls-listen = ["127.0.0.1:$port"]
 
-$hello_group
+$(hello_group "$ROOT/target/bench-release")
 EOF
 BENCH_SCHEME[rgi-server-tls]=https
 RGI_LOG=warn start_cmd rgi-server-tls "$port" target/bench-release/rgi-server --config "$RUN/rgi-server-tls.toml"

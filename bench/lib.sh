@@ -16,9 +16,26 @@ declare -A BENCH_CPU=()
 BENCH_PATH=${BENCH_PATH:-/}
 BENCH_READY=${BENCH_READY:-Hello, World!}
 RESULTS=$(mktemp -d /tmp/rgi-bench.XXXXXX)
+# The scripts run from the checkout's root (they cd there before sourcing).
+ROOT=$PWD
 # A script that stops before its servers run leaves nothing behind; the
 # scripts replace this with `trap stop_servers EXIT`, which also removes it.
 trap 'rm -rf "$RESULTS"' EXIT
+
+# hello_group BIN_DIR: the rgi-server configuration every hello row
+# serves: 2 hello daemons of one thread each, at /.
+hello_group() {
+  cat <<EOF
+[groups.hello]
+command = ["$1/hello"]
+processes = 2
+threads = 1
+
+[[mounts]]
+prefix = "/"
+group = "hello"
+EOF
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -174,7 +191,6 @@ PY
 # FastCGI servers next to them) run as: as root, www-data (as a Debian
 # site does; as_user runs a command so), otherwise you.
 nginx_setup() {
-  ROOT=$PWD
   RUN=$RESULTS/run
   mkdir -p "$RUN"
   chmod 755 "$RESULTS" "$RUN"

@@ -12,22 +12,12 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-8}
 command -v perf >/dev/null || { echo "perf not found: apt-get install linux-perf" >&2; exit 1; }
 source bench/lib.sh
-ROOT=$PWD
 [[ -n ${SKIP_BUILD:-} ]] || cargo build --profile bench-release --quiet -p hello -p hyper-hello -p rgi-server
 trap stop_servers EXIT
 bin=$ROOT/target/bench-release
 
 start_server hyper "$bin/hyper-hello" "$(free_port)"
-cat >"$RESULTS/rgi-server.toml" <<TOML
-[groups.hello]
-command = ["$bin/hello"]
-processes = 2
-threads = 1
-
-[[mounts]]
-prefix = "/"
-group = "hello"
-TOML
+hello_group "$bin" >"$RESULTS/rgi-server.toml"
 port=$(free_port)
 RGI_LOG=warn start_cmd rgi-server "$port" "$bin/rgi-server" --config "$RESULTS/rgi-server.toml" \
   --listen "127.0.0.1:$port"

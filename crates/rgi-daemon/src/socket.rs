@@ -11,7 +11,7 @@
 //! socket full registers a second handle (a `dup`) for writability, once,
 //! and only for that connection.
 
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
@@ -55,6 +55,13 @@ impl StdStream {
         match self {
             StdStream::Unix(s) => (&*s).write(buf),
             StdStream::Tcp(s) => (&*s).write(buf),
+        }
+    }
+
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            StdStream::Unix(s) => (&*s).write_vectored(bufs),
+            StdStream::Tcp(s) => (&*s).write_vectored(bufs),
         }
     }
 
@@ -112,8 +119,24 @@ impl Socket {
     /// Writes from `buf`, waiting (on a second registration, made once)
     /// when the socket is full.
     pub fn poll_write_from(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_with(cx, |stream| stream.write(buf))
+    }
+
+    /// Writes from `bufs` in one call (`writev`), as [`poll_write_from`]
+    /// does from one buffer.
+    ///
+    /// [`poll_write_from`]: Self::poll_write_from
+    pub fn poll_write_vectored_from(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        self.poll_write_with(cx, |stream| stream.write_vectored(bufs))
+    }
+
+    fn poll_write_with(
+        &self,
+        cx: &mut Context<'_>,
+        write: impl Fn(&StdStream) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
         loop {
-            match self.io.get_ref().write(buf) {
+            match write(self.io.get_ref()) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 done => return Poll::Ready(done),
             }
@@ -126,7 +149,7 @@ impl Socket {
                 }
             };
             let mut guard = ready!(writable.poll_write_ready(cx))?;
-            match self.io.get_ref().write(buf) {
+            match write(self.io.get_ref()) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
                 done => return Poll::Ready(done),
             }
@@ -172,6 +195,18 @@ impl AsyncRead for Socket {
 impl AsyncWrite for Socket {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::into_inner(self).poll_write_from(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::into_inner(self).poll_write_vectored_from(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

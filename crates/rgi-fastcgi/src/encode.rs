@@ -57,6 +57,51 @@ pub fn encode_stream(out: &mut BytesMut, kind: RecordType, id: u16, data: &[u8])
     }
 }
 
+/// One record of a stream whose content is written from where it lies
+/// (a vectored write) rather than copied into the record: its header, the
+/// range of the content it carries, and its padding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Framing {
+    /// The record's header.
+    pub header: [u8; HEADER_LEN],
+    /// The part of the content it carries.
+    pub content: std::ops::Range<usize>,
+    /// The zero bytes that follow the content.
+    pub padding: &'static [u8],
+}
+
+/// The records [`encode_stream`] makes of `len` bytes of stream `kind`,
+/// as framing around content the caller writes itself: header, content,
+/// padding, record after record, are the same bytes.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rgi_fastcgi::{encode_stream, stream_framing, RecordType};
+///
+/// let data = vec![7u8; 70_000];
+/// let mut framed = Vec::new();
+/// for record in stream_framing(RecordType::Stdin, 1, data.len()) {
+///     framed.extend_from_slice(&record.header);
+///     framed.extend_from_slice(&data[record.content]);
+///     framed.extend_from_slice(record.padding);
+/// }
+/// let mut copied = BytesMut::new();
+/// encode_stream(&mut copied, RecordType::Stdin, 1, &data);
+/// assert_eq!(framed, copied);
+/// ```
+pub fn stream_framing(kind: RecordType, id: u16, len: usize) -> impl Iterator<Item = Framing> {
+    const ZEROS: [u8; 8] = [0; 8];
+    (0..len).step_by(MAX_CONTENT).map(move |start| {
+        let content = start..len.min(start + MAX_CONTENT);
+        let padding = padding_for(content.len());
+        Framing {
+            header: header_bytes(kind as u8, id, content.len(), padding),
+            content,
+            padding: &ZEROS[..usize::from(padding)],
+        }
+    })
+}
+
 /// What `fill` appends, as records of stream `kind`: written in place, so
 /// content built piece by piece (PARAMS pairs) needs no buffer of its own.
 /// Content over 65 535 bytes is split into several records, as

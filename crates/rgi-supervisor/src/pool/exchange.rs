@@ -1,6 +1,6 @@
 //! One request forwarded to one daemon over FastCGI.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,8 +12,8 @@ use http::StatusCode;
 use http_body::{Body as _, Frame, SizeHint};
 use rgi_core::{Body, Error, Request, Response};
 use rgi_fastcgi::{
-    encode_abort_request, encode_begin_request, encode_empty, encode_pair, encode_stream, encode_stream_with, Decoder,
-    Record, RecordType, Role,
+    encode_abort_request, encode_begin_request, encode_empty, encode_pair, encode_stream_with, stream_framing, Decoder,
+    Framing, Record, RecordType, Role,
 };
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
@@ -207,9 +207,7 @@ async fn pump(mut write: WriteHalf<Conn>, mut body: Body) -> Result<WriteHalf<Co
         match body.frame().await {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    out.clear();
-                    encode_stream(&mut out, RecordType::Stdin, ID, data);
-                    write.write_all(&out).await.map_err(Error::from)?;
+                    write_stdin(&mut write, data).await.map_err(Error::from)?;
                 }
             }
             Some(Err(err)) => {
@@ -226,6 +224,30 @@ async fn pump(mut write: WriteHalf<Conn>, mut body: Body) -> Result<WriteHalf<Co
     encode_empty(&mut out, RecordType::Stdin, ID);
     write.write_all(&out).await.map_err(Error::from)?;
     Ok(write)
+}
+
+/// `data` as STDIN records, written from where it lies: the record
+/// headers and the body's bytes go out in one `writev`, so a large upload
+/// is not copied into records on its way.
+async fn write_stdin(write: &mut WriteHalf<Conn>, data: &[u8]) -> io::Result<()> {
+    let framing: Vec<Framing> = stream_framing(RecordType::Stdin, ID, data.len()).collect();
+    let mut slices = Vec::with_capacity(framing.len() * 3);
+    for record in &framing {
+        slices.push(IoSlice::new(&record.header));
+        slices.push(IoSlice::new(&data[record.content.clone()]));
+        if !record.padding.is_empty() {
+            slices.push(IoSlice::new(record.padding));
+        }
+    }
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = write.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -180,6 +180,19 @@ impl Socket {
         Ok(())
     }
 
+    /// Writes all of `bufs`, in as few `writev` calls as the socket takes.
+    pub async fn write_all_vectored(&self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            let n = std::future::poll_fn(|cx| self.poll_write_vectored_from(cx, bufs)).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+        Ok(())
+    }
+
     /// Ends the writing direction (the peer reads EOF).
     pub fn shutdown_write(&self) -> io::Result<()> {
         self.io.get_ref().shutdown_write()

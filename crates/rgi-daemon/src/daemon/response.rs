@@ -10,7 +10,7 @@ use rgi_fastcgi::{
     encode_empty, encode_end_request, encode_stream, encode_stream_with, ProtocolStatus, RecordType, MAX_CONTENT,
 };
 
-use super::stream::{write, Writer};
+use super::stream::{write, write_framed, Writer};
 
 /// Flush once this much is buffered even if more frames are ready.
 const FLUSH_AT: usize = 64 * 1024;
@@ -61,6 +61,12 @@ pub(crate) async fn send(id: u16, response: Response, method: &Method, writer: &
     let mut body = response.into_body();
     let mut held = None;
     loop {
+        // A frame larger than a record goes out from where it lies, after
+        // what is packed so far.
+        if let Some(data) = held.take_if(|data: &mut Bytes| data.len() > MAX_CONTENT) {
+            write_framed(writer, &out, RecordType::Stdout, id, &data).await.map_err(|_| ())?;
+            out.clear();
+        }
         let step = match pack(&mut body, id, &mut out, &mut held) {
             // Nothing more is ready: what is there goes out while the
             // next frame is awaited.
@@ -116,11 +122,9 @@ enum Step {
 
 /// Appends the frames ready now to `out` as one STDOUT record. A frame
 /// that does not fit what is left of the record is `held` for the next
-/// one (one larger than any record gets records of its own).
+/// one (`send` writes one larger than any record from where it lies; here
+/// it would be split into records).
 fn pack(body: &mut Body, id: u16, out: &mut BytesMut, held: &mut Option<Bytes>) -> Step {
-    if let Some(data) = held.take_if(|data| data.len() > MAX_CONTENT) {
-        encode_stream(out, RecordType::Stdout, id, &data);
-    }
     let mut step = Step::More;
     encode_stream_with(out, RecordType::Stdout, id, |record| {
         let start = record.len();
@@ -174,6 +178,56 @@ mod tests {
         let (lengths, data) = records(out);
         assert_eq!(lengths, [63 * 1024, 63 * 1024, 63 * 1024, 11 * 1024], "as full as whole frames allow");
         assert_eq!(data, line.repeat(200));
+    }
+
+    /// `send` over a real socket pair: frames around and larger than a
+    /// record, streamed with pauses, arrive whole and in order, then the
+    /// request ends.
+    #[test]
+    fn send_writes_large_frames_from_where_they_lie() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
+            ours.set_nonblocking(true).expect("non-blocking");
+            let socket = crate::socket::Socket::new(crate::socket::StdStream::Unix(ours)).expect("registered");
+            let (reader, writer) = super::super::stream::split(socket);
+            let sizes = [10, 65_535, 65_536, 300_000, 7, 1_000_000, 3];
+            let frames: Vec<Vec<u8>> =
+                sizes.iter().enumerate().map(|(n, &len)| (0..len).map(|i| ((i + n) % 251) as u8).collect()).collect();
+            let want = frames.concat();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+            let feeder = tokio::spawn(async move {
+                for frame in frames {
+                    tx.send(frame).expect("the body is read");
+                    tokio::task::yield_now().await;
+                }
+            });
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|frame| (Ok::<_, std::io::Error>(frame), rx))
+            });
+            let response = Response::new(Body::from_stream(stream));
+            let reading = tokio::task::spawn_blocking(move || {
+                let mut wire = Vec::new();
+                std::io::Read::read_to_end(&mut &theirs, &mut wire).expect("read");
+                wire
+            });
+            send(7, response, &Method::GET, &writer).await.expect("sent");
+            feeder.await.expect("fed");
+            // The socket closes (EOF) with its last side.
+            drop((reader, writer));
+            let mut wire = BytesMut::from(&reading.await.expect("read all")[..]);
+            let (mut stdout, mut ended) = (Vec::new(), false);
+            while let Some(record) = Decoder::new().decode(&mut wire).expect("well-formed records") {
+                match record {
+                    Record::Stdout { id: 7, data } => stdout.extend_from_slice(&data),
+                    Record::EndRequest { id: 7, .. } => ended = true,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            assert!(ended, "END_REQUEST sent");
+            let body_at = stdout.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+            assert!(stdout[body_at..] == want[..], "the body arrives whole and in order");
+        });
     }
 
     #[test]

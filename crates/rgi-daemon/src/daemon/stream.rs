@@ -1,13 +1,15 @@
 //! A front connection's sides: read by the connection's loop, written by
 //! its requests in whole records.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::Mutex;
+
+use rgi_fastcgi::{stream_framing, Framing, RecordType};
 
 use crate::socket::Socket;
 
@@ -41,4 +43,26 @@ pub(crate) fn split(socket: Socket) -> (Reader, Writer) {
 pub(crate) async fn write(writer: &Writer, bytes: &[u8]) -> io::Result<()> {
     let _whole = writer.lock.lock().await;
     writer.socket.write_all(bytes).await
+}
+
+/// Writes whole records: `records`, then `data` as stream `kind` of
+/// request `id`, framed where it lies, in one `writev`: a large frame is
+/// not copied into records on its way.
+pub(crate) async fn write_framed(
+    writer: &Writer,
+    records: &[u8],
+    kind: RecordType,
+    id: u16,
+    data: &[u8],
+) -> io::Result<()> {
+    let framing: Vec<Framing> = stream_framing(kind, id, data.len()).collect();
+    let mut slices = Vec::with_capacity(1 + framing.len() * 3);
+    slices.push(IoSlice::new(records));
+    for record in &framing {
+        slices.push(IoSlice::new(&record.header));
+        slices.push(IoSlice::new(&data[record.content.clone()]));
+        slices.push(IoSlice::new(record.padding));
+    }
+    let _whole = writer.lock.lock().await;
+    writer.socket.write_all_vectored(&mut slices).await
 }

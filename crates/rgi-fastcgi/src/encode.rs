@@ -1,5 +1,7 @@
 //! Records out: each function appends whole records to a buffer.
 
+use std::io::IoSlice;
+
 use bytes::{BufMut, BytesMut};
 
 use crate::pairs::encode_pair;
@@ -100,6 +102,20 @@ pub fn stream_framing(kind: RecordType, id: u16, len: usize) -> impl Iterator<It
             padding: &ZEROS[..usize::from(padding)],
         }
     })
+}
+
+/// Appends to `slices` what a vectored write of `data` sends, framed by
+/// `framing` (from [`stream_framing`] for `data.len()` bytes): header,
+/// content and padding of each record.
+pub fn push_framed<'a>(slices: &mut Vec<IoSlice<'a>>, framing: &'a [Framing], data: &'a [u8]) {
+    slices.reserve(framing.len() * 3);
+    for record in framing {
+        slices.push(IoSlice::new(&record.header));
+        slices.push(IoSlice::new(&data[record.content.clone()]));
+        if !record.padding.is_empty() {
+            slices.push(IoSlice::new(record.padding));
+        }
+    }
 }
 
 /// What `fill` appends, as records of stream `kind`: written in place, so

@@ -26,8 +26,8 @@ mod record;
 pub use decode::{DecodeError, Decoder};
 pub use encode::{
     encode_abort_request, encode_begin_request, encode_empty, encode_end_request, encode_get_values,
-    encode_get_values_result, encode_params, encode_stream, encode_stream_with, encode_unknown_type, stream_framing,
-    Framing,
+    encode_get_values_result, encode_params, encode_stream, encode_stream_with, encode_unknown_type, push_framed,
+    stream_framing, Framing,
 };
 pub use pairs::{encode_pair, pair_len, parse_pairs, Pairs, Params, ParamsDecoder, ParamsError};
 pub use record::{ProtocolStatus, Record, RecordType, Role, FLAG_KEEP_CONN, HEADER_LEN, MAX_CONTENT, VERSION_1};

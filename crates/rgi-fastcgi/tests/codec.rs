@@ -193,14 +193,12 @@ proptest! {
     }
 
     #[test]
-    fn framing_around_content_is_what_encode_stream_copies(len in prop_oneof![0usize..300, 65_530usize..65_545, 130_000usize..200_000], id in any::<u16>()) {
+    fn framed_slices_send_what_encode_stream_copies(len in prop_oneof![0usize..300, 65_530usize..65_545, 130_000usize..200_000], id in any::<u16>()) {
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        let mut framed = Vec::new();
-        for record in stream_framing(RecordType::Stdin, id, data.len()) {
-            framed.extend_from_slice(&record.header);
-            framed.extend_from_slice(&data[record.content]);
-            framed.extend_from_slice(record.padding);
-        }
+        let framing: Vec<Framing> = stream_framing(RecordType::Stdin, id, data.len()).collect();
+        let mut slices = Vec::new();
+        push_framed(&mut slices, &framing, &data);
+        let framed: Vec<u8> = slices.iter().flat_map(|slice| slice.iter().copied()).collect();
         let mut copied = BytesMut::new();
         encode_stream(&mut copied, RecordType::Stdin, id, &data);
         prop_assert_eq!(&framed[..], &copied[..]);

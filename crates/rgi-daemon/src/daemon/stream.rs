@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::Mutex;
 
-use rgi_fastcgi::{stream_framing, Framing, RecordType};
+use rgi_fastcgi::{push_framed, stream_framing, Framing, RecordType};
 
 use crate::socket::Socket;
 
@@ -56,13 +56,8 @@ pub(crate) async fn write_framed(
     data: &[u8],
 ) -> io::Result<()> {
     let framing: Vec<Framing> = stream_framing(kind, id, data.len()).collect();
-    let mut slices = Vec::with_capacity(1 + framing.len() * 3);
-    slices.push(IoSlice::new(records));
-    for record in &framing {
-        slices.push(IoSlice::new(&record.header));
-        slices.push(IoSlice::new(&data[record.content.clone()]));
-        slices.push(IoSlice::new(record.padding));
-    }
+    let mut slices = vec![IoSlice::new(records)];
+    push_framed(&mut slices, &framing, data);
     let _whole = writer.lock.lock().await;
     writer.socket.write_all_vectored(&mut slices).await
 }

@@ -12,8 +12,8 @@ use http::StatusCode;
 use http_body::{Body as _, Frame, SizeHint};
 use rgi_core::{Body, Error, Request, Response};
 use rgi_fastcgi::{
-    encode_abort_request, encode_begin_request, encode_empty, encode_pair, encode_stream_with, stream_framing, Decoder,
-    Framing, Record, RecordType, Role,
+    encode_abort_request, encode_begin_request, encode_empty, encode_pair, encode_stream_with, push_framed,
+    stream_framing, Decoder, Framing, Record, RecordType, Role,
 };
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
@@ -231,14 +231,8 @@ async fn pump(mut write: WriteHalf<Conn>, mut body: Body) -> Result<WriteHalf<Co
 /// is not copied into records on its way.
 async fn write_stdin(write: &mut WriteHalf<Conn>, data: &[u8]) -> io::Result<()> {
     let framing: Vec<Framing> = stream_framing(RecordType::Stdin, ID, data.len()).collect();
-    let mut slices = Vec::with_capacity(framing.len() * 3);
-    for record in &framing {
-        slices.push(IoSlice::new(&record.header));
-        slices.push(IoSlice::new(&data[record.content.clone()]));
-        if !record.padding.is_empty() {
-            slices.push(IoSlice::new(record.padding));
-        }
-    }
+    let mut slices = Vec::new();
+    push_framed(&mut slices, &framing, data);
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
         let n = write.write_vectored(rest).await?;

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use rgi_core::Scheme;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -14,13 +12,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::conn;
 use crate::listener::{Listener, Stream};
+use crate::protocol::Builders;
 use crate::server::Tokens;
 use crate::service::Shared;
 
 /// What every connection of one listener is served with.
 struct Serving {
     shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builder: Arc<Builders>,
     tracker: TaskTracker,
     tokens: Tokens,
     tls: Option<TlsAcceptor>,
@@ -30,7 +29,7 @@ struct Serving {
 pub(crate) async fn accept_loop(
     listener: Listener,
     shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builder: Arc<Builders>,
     connections: Arc<Semaphore>,
     tracker: TaskTracker,
     tokens: Tokens,

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 
 use crate::listener::Stream;
+use crate::protocol::{Builders, Version};
 use crate::service::{ConnService, Shared};
 
 /// What a connection's watchdog reads: bytes read (counted by the socket
@@ -89,7 +89,7 @@ impl Drop for InFlight {
 /// server stops: `shutdown` lets the request in flight finish (SRV-9),
 /// `abort` drops it.
 pub(crate) async fn serve(
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     shared: Arc<Shared>,
     stream: Stream,
     info: rgi_gateway::Connection,
@@ -97,22 +97,42 @@ pub(crate) async fn serve(
     abort: CancellationToken,
 ) {
     let state = Arc::new(ConnState { fd: AtomicI32::new(stream.raw_fd()), ..ConnState::default() });
-    let stream = stream.counting(Arc::clone(&state));
-    let service = ConnService::new(shared.clone(), info, Arc::clone(&state));
-    let conn = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), hyper::service::service_fn(move |req| service.call(req)));
     let limits = &shared.config.limits;
+    // The first bytes are owed within the head's time (SRV-3), as the
+    // watchdog below would enforce once the connection is served.
+    let version = tokio::select! {
+        version = builders.version(&stream) => version,
+        () = tokio::time::sleep(limits.header_read_timeout) => {
+            let remote = info.remote.map_or_else(|| "unix".to_string(), |r| r.to_string());
+            return tracing::info!(%remote, "connection closed: request head not received in time");
+        }
+        // Nothing was asked yet, so nothing is lost.
+        () = shutdown.cancelled() => return,
+        () = abort.cancelled() => return,
+    };
+    let io = TokioIo::new(stream.counting(Arc::clone(&state)));
+    let service = ConnService::new(shared.clone(), info, Arc::clone(&state));
+    let service = hyper::service::service_fn(move |req| service.call(req));
     let abort_upgraded = abort.clone();
-    let conn_state = Arc::clone(&state);
     let control = Control {
         stop: Box::pin(async move { shutdown.cancelled().await }),
         kill: Box::pin(async move { abort.cancelled().await }),
         ticks: Watchdog::ticker(limits.header_read_timeout, limits.keep_alive_timeout),
         watchdog: Watchdog::new(limits.header_read_timeout, limits.keep_alive_timeout),
         closing: false,
-        state: conn_state,
+        state: Arc::clone(&state),
     };
-    match Driven::new(conn, |c| c.graceful_shutdown(), control).await {
+    let ended = match version {
+        Version::Http1 => {
+            let conn = builders.http1.serve_connection(io, service).with_upgrades();
+            Driven::new(conn, |c| c.graceful_shutdown(), control).await.map(|r| r.map_err(Into::into))
+        }
+        Version::Detect => {
+            let conn = builders.auto.serve_connection_with_upgrades(io, service);
+            Driven::new(conn, |c| c.graceful_shutdown(), control).await
+        }
+    };
+    match ended {
         Some(Err(err)) => log_connection_error(&*err, &info),
         Some(Ok(Closed::SlowHead)) => {
             let remote = info.remote.map_or_else(|| "unix".to_string(), |r| r.to_string());

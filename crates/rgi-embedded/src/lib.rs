@@ -24,6 +24,7 @@ mod listener;
 mod logging;
 mod mounts;
 mod open_files;
+mod protocol;
 mod proxy_header;
 mod respond;
 mod server;

@@ -4,8 +4,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
 
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
 use rgi_core::{Application, Deployment, Mode, Settings};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +13,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::listener::{Listener, Stream};
 use crate::mounts::Mounts;
+use crate::protocol::Builders;
 use crate::service::Shared;
 
 /// Builds a [`Server`].
@@ -74,7 +73,7 @@ impl Builder {
         let deployment =
             self.deployment.unwrap_or_else(|| Arc::new(Deployment::new(Mode::Embedded, Arc::new(Settings::empty()))));
         let draining = std::sync::atomic::AtomicBool::new(false);
-        let hyper = Arc::new(hyper_builder(&self.config));
+        let hyper = Arc::new(Builders::new(&self.config));
         Server { shared: Arc::new(Shared { config: self.config, mounts: self.mounts, deployment, draining }), hyper }
     }
 }
@@ -83,7 +82,7 @@ impl Builder {
 #[derive(Debug, Clone)]
 pub struct Server {
     shared: Arc<Shared>,
-    hyper: Arc<auto::Builder<TokioExecutor>>,
+    hyper: Arc<Builders>,
 }
 
 /// A connection accepted elsewhere in the process, for
@@ -211,36 +210,6 @@ impl Server {
         };
         let info = rgi_gateway::Connection { local, remote, scheme: rgi_core::Scheme::Http };
         crate::conn::serve(Arc::clone(&self.hyper), Arc::clone(&self.shared), stream, info, stop, abort).await;
-    }
-}
-
-fn hyper_builder(config: &Config) -> auto::Builder<TokioExecutor> {
-    let limits = &config.limits;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    {
-        let mut h1 = builder.http1();
-        // The connection's watchdog enforces the header timeout (see
-        // `conn::Watchdog`); hyper's would re-arm a timer per request.
-        h1.header_read_timeout(None)
-            // The request head must fit the read buffer, else 431 (SRV-2).
-            .max_buf_size(limits.max_header_bytes.max(8192))
-            .keep_alive(true);
-        // hyper's default is 100 on the stack; any other count costs a heap
-        // allocation per request, so only ask for it when it differs.
-        if limits.max_header_count != 100 {
-            h1.max_headers(limits.max_header_count);
-        }
-    }
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(limits.max_http2_streams)
-        .keep_alive_interval(Some(limits.keep_alive_timeout));
-    if config.http2 {
-        builder
-    } else {
-        builder.http1_only()
     }
 }
 

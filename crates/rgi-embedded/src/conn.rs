@@ -98,14 +98,13 @@ pub(crate) async fn serve(
 ) {
     let state = Arc::new(ConnState { fd: AtomicI32::new(stream.raw_fd()), ..ConnState::default() });
     let limits = &shared.config.limits;
-    // The first bytes are owed within the head's time (SRV-3), as the
-    // watchdog below would enforce once the connection is served.
+    // The head's time (SRV-3) runs from the connection's start, including
+    // the wait for its first bytes below.
+    let watchdog = Watchdog::new(limits.header_read_timeout, limits.keep_alive_timeout);
+    let ticks = Watchdog::ticker(limits.header_read_timeout, limits.keep_alive_timeout);
     let version = tokio::select! {
-        version = builders.version(&stream) => version,
-        () = tokio::time::sleep(limits.header_read_timeout) => {
-            let remote = info.remote.map_or_else(|| "unix".to_string(), |r| r.to_string());
-            return tracing::info!(%remote, "connection closed: request head not received in time");
-        }
+        version = builders.version(&stream) => Some(version),
+        () = tokio::time::sleep(limits.header_read_timeout) => None,
         // Nothing was asked yet, so nothing is lost.
         () = shutdown.cancelled() => return,
         () = abort.cancelled() => return,
@@ -117,17 +116,19 @@ pub(crate) async fn serve(
     let control = Control {
         stop: Box::pin(async move { shutdown.cancelled().await }),
         kill: Box::pin(async move { abort.cancelled().await }),
-        ticks: Watchdog::ticker(limits.header_read_timeout, limits.keep_alive_timeout),
-        watchdog: Watchdog::new(limits.header_read_timeout, limits.keep_alive_timeout),
+        ticks,
+        watchdog,
         closing: false,
         state: Arc::clone(&state),
     };
     let ended = match version {
-        Version::Http1 => {
+        // No first byte within the head's time.
+        None => Some(Ok(Closed::SlowHead)),
+        Some(Version::Http1) => {
             let conn = builders.http1.serve_connection(io, service).with_upgrades();
             Driven::new(conn, |c| c.graceful_shutdown(), control).await.map(|r| r.map_err(Into::into))
         }
-        Version::Detect => {
+        Some(Version::Detect) => {
             let conn = builders.auto.serve_connection_with_upgrades(io, service);
             Driven::new(conn, |c| c.graceful_shutdown(), control).await
         }

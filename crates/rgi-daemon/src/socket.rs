@@ -181,16 +181,8 @@ impl Socket {
     }
 
     /// Writes all of `bufs`, in as few `writev` calls as the socket takes.
-    pub async fn write_all_vectored(&self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
-        IoSlice::advance_slices(&mut bufs, 0);
-        while !bufs.is_empty() {
-            let n = std::future::poll_fn(|cx| self.poll_write_vectored_from(cx, bufs)).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            IoSlice::advance_slices(&mut bufs, n);
-        }
-        Ok(())
+    pub async fn write_all_vectored(&self, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        write_all_vectored(bufs, |cx, bufs| self.poll_write_vectored_from(cx, bufs)).await
     }
 
     /// Ends the writing direction (the peer reads EOF).
@@ -203,6 +195,24 @@ impl AsyncRead for Socket {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::into_inner(self).poll_read_into(cx, buf)
     }
+}
+
+/// Writes all of `bufs` with `poll_write`, a vectored write of some
+/// writer: again from where a short write stopped, until all is written.
+/// (`AsyncWriteExt` has no `write_all_vectored`.)
+pub async fn write_all_vectored(
+    mut bufs: &mut [IoSlice<'_>],
+    mut poll_write: impl FnMut(&mut Context<'_>, &[IoSlice<'_>]) -> Poll<io::Result<usize>>,
+) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        let n = std::future::poll_fn(|cx| poll_write(cx, bufs)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
 }
 
 impl AsyncWrite for Socket {

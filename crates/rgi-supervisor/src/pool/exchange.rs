@@ -1,6 +1,6 @@
 //! One request forwarded to one daemon over FastCGI.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -11,11 +11,12 @@ use http::header::{HeaderName, HeaderValue};
 use http::StatusCode;
 use http_body::{Body as _, Frame, SizeHint};
 use rgi_core::{Body, Error, Request, Response};
+use rgi_daemon::socket::write_all_vectored;
 use rgi_fastcgi::{
     encode_abort_request, encode_begin_request, encode_empty, encode_pair, encode_stream_with, push_framed,
     stream_framing, Decoder, Framing, Record, RecordType, Role,
 };
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
 
 use super::conn::{connect, Conn};
@@ -233,15 +234,7 @@ async fn write_stdin(write: &mut WriteHalf<Conn>, data: &[u8]) -> io::Result<()>
     let framing: Vec<Framing> = stream_framing(RecordType::Stdin, ID, data.len()).collect();
     let mut slices = Vec::new();
     push_framed(&mut slices, &framing, data);
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        let n = write.write_vectored(rest).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut rest, n);
-    }
-    Ok(())
+    write_all_vectored(&mut slices, |cx, bufs| Pin::new(&mut *write).poll_write_vectored(cx, bufs)).await
 }
 
 #[derive(Debug, thiserror::Error)]
